@@ -8,7 +8,7 @@
 set -eu
 kdir=$1
 work=$2/.probes
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 
 rm -rf "$work"
 mkdir -p "$work"

@@ -35,7 +35,7 @@ poweroff_now() {
 
 # shellcheck source=/dev/null
 . "$OUT/job" || { log "cannot read job"; poweroff_now; }
-export KEEL_ROOT KEEL_KVER KEEL_NODE_INDEX KEEL_NODES KEEL_OUT=$OUT
+export KEEL_ROOT KEEL_KVER KEEL_NODE_INDEX KEEL_NODES KEEL_OUT=$OUT KEEL_MODULE_PATH=${KEEL_MODULE:-}
 
 if [ -n "${KEEL_GUEST_IP:-}" ]; then
 	modprobe virtio_net
@@ -89,7 +89,7 @@ for entry in $KEEL_TESTS; do
 	script=${entry#*=}
 	limit=$(sed -n 's/^# vm-timeout: *\([0-9]*\).*/\1/p' "$script" | head -1)
 	if [ -n "$module_loaded" ] || [ -z "${KEEL_MODULE:-}" ]; then
-		run_step "$name" "${limit:-$KEEL_TEST_TIMEOUT}" bash "$script"
+		run_step "$name" "${limit:-$KEEL_TEST_TIMEOUT}" bash ${KEEL_TRACE:+-x} "$script"
 	else
 		record "$name" - skipped-no-module 0
 	fi

@@ -57,6 +57,7 @@ KEEL_TEST_TIMEOUT=$tt
 KEEL_GUEST_IP=$ip
 KEEL_NODE_INDEX=$index
 KEEL_NODES=$nodes
+KEEL_TRACE=${KEEL_TRACE:-}
 KEEL_TESTS="${tests# }"
 JOB
 }
@@ -66,8 +67,10 @@ JOB
 vm_boot() {
 	local run=$1 kver=$2 limit=$3 mem=$4 cpus=$5 net=$6 initrd
 	initrd=$(vm_initrd "$kver") || return 1
+	local wrap=()
+	[ -n "${VM_NETNS:-}" ] && wrap=(ip netns exec "$VM_NETNS")
 	# shellcheck disable=SC2086
-	timeout -k 5 "$limit" qemu-system-x86_64 \
+	"${wrap[@]}" timeout -k 5 "$limit" qemu-system-x86_64 -pidfile "$run/qemu.pid" \
 		-accel tcg,thread=multi -machine q35 -cpu max -smp "$cpus" -m "$mem" \
 		-nodefaults -no-reboot -display none -monitor none \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \

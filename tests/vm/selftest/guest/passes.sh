@@ -1,0 +1,3 @@
+#!/bin/bash
+# Self-test control: a clean script must pass.
+true
