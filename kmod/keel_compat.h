@@ -10,7 +10,73 @@
 #ifndef KEEL_COMPAT_H
 #define KEEL_COMPAT_H
 
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+
 #include "keel_compat_probes.h"
 #include <linux/keel.h>
+
+/* What keel asks of a disk's request queue, whatever the kernel's API. */
+struct keel_queue_limits {
+	unsigned int logical_block_size;
+	unsigned int max_hw_sectors;
+	unsigned short max_segments;
+	unsigned int max_discard_sectors;	/* 0: no discard */
+	unsigned int discard_granularity;
+	unsigned int max_write_zeroes_sectors;	/* 0: no write zeroes */
+};
+
+/*
+ * keel_alloc_disk - blk_mq_alloc_disk() with @kl applied, a volatile write
+ * cache with FUA declared (so FLUSH and FUA reach the driver), and the
+ * queue marked non-rotational.
+ */
+static inline struct gendisk *
+keel_alloc_disk(struct blk_mq_tag_set *set, const struct keel_queue_limits *kl,
+		void *queuedata)
+{
+	struct gendisk *disk;
+#ifdef KEEL_HAVE_BLK_MQ_ALLOC_DISK_LIM
+	struct queue_limits lim = {
+		.logical_block_size	= kl->logical_block_size,
+		.physical_block_size	= kl->logical_block_size,
+		.io_min			= kl->logical_block_size,
+		.max_hw_sectors		= kl->max_hw_sectors,
+		.max_segments		= kl->max_segments,
+		.max_hw_discard_sectors	= kl->max_discard_sectors,
+		.discard_granularity	= kl->discard_granularity,
+		.max_write_zeroes_sectors = kl->max_write_zeroes_sectors,
+#ifdef KEEL_HAVE_BLK_FEAT_WRITE_CACHE
+		.features		= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA,
+#endif
+	};
+
+	disk = blk_mq_alloc_disk(set, &lim, queuedata);
+	if (IS_ERR(disk))
+		return disk;
+#ifndef KEEL_HAVE_BLK_FEAT_WRITE_CACHE
+	blk_queue_write_cache(disk->queue, true, true);
+	blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
+#endif
+#else
+	struct request_queue *q;
+
+	disk = blk_mq_alloc_disk(set, queuedata);
+	if (IS_ERR(disk))
+		return disk;
+	q = disk->queue;
+	blk_queue_logical_block_size(q, kl->logical_block_size);
+	blk_queue_physical_block_size(q, kl->logical_block_size);
+	blk_queue_io_min(q, kl->logical_block_size);
+	blk_queue_max_hw_sectors(q, kl->max_hw_sectors);
+	blk_queue_max_segments(q, kl->max_segments);
+	blk_queue_max_discard_sectors(q, kl->max_discard_sectors);
+	q->limits.discard_granularity = kl->discard_granularity;
+	blk_queue_max_write_zeroes_sectors(q, kl->max_write_zeroes_sectors);
+	blk_queue_write_cache(q, true, true);
+	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
+#endif
+	return disk;
+}
 
 #endif /* KEEL_COMPAT_H */

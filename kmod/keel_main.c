@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * keel_main.c - module entry points of keel.ko, the Keel replicated block
- * device.  Sets up the generic-netlink control interface; everything else
- * hangs off the objects created through it.
+ * device.  Sets up the block major, the work queue and the generic-netlink
+ * control interface; everything else hangs off the objects created through
+ * it.  Unloading is refused while any volume exists (each holds a module
+ * reference).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -11,22 +13,49 @@
 
 #include "keel.h"
 
+struct workqueue_struct *keel_wq;
+
 static int __init keel_init(void)
 {
 	int ret;
 
+	keel_wq = alloc_workqueue("keel", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
+	if (!keel_wq)
+		return -ENOMEM;
+
+	ret = keel_disk_init();
+	if (ret) {
+		pr_err("cannot register the block major: %d\n", ret);
+		goto err_destroy_wq;
+	}
+
 	ret = keel_netlink_init();
 	if (ret) {
 		pr_err("cannot register generic netlink family: %d\n", ret);
-		return ret;
+		goto err_disk_exit;
 	}
-	pr_info("version %s loaded\n", KEEL_VERSION);
+	pr_info("version %s loaded (block major %d)\n", KEEL_VERSION,
+		keel_major);
 	return 0;
+
+err_disk_exit:
+	keel_disk_exit();
+err_destroy_wq:
+	destroy_workqueue(keel_wq);
+	return ret;
 }
 
 static void __exit keel_exit(void)
 {
+	long leaked;
+
 	keel_netlink_exit();
+	keel_events_exit();
+	keel_disk_exit();
+	destroy_workqueue(keel_wq);
+	leaked = atomic_long_read(&keel_objects);
+	if (leaked)
+		pr_err("%ld objects leaked\n", leaked);
 	pr_info("unloaded\n");
 }
 

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * keel_netlink.c - the generic-netlink family "keel".
+ * keel_netlink.c - the generic-netlink family "keel" (docs/netlink.md).
  *
- * Every operation requires CAP_SYS_ADMIN (GENL_ADMIN_PERM) and is validated
- * strictly against keel_nl_policy: unknown attributes, wrong types and
- * trailing garbage are rejected by the netlink core before a handler runs.
+ * Every operation requires CAP_SYS_ADMIN (GENL_ADMIN_PERM) and has its own
+ * strict policy listing exactly the attributes it accepts: anything else
+ * (unknown or reply-only attributes, wrong types or lengths, non-zero
+ * reserved header bits) is refused by the netlink core before a handler
+ * runs.  Handlers check what the policies cannot, and always say why in the
+ * extended ack.  Control operations are serialized by keel_lock.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -13,11 +16,24 @@
 
 #include "keel.h"
 
-static const struct nla_policy keel_nl_policy[KEEL_ATTR_MAX + 1] = {
-	[KEEL_ATTR_VERSION]		= { .type = NLA_REJECT },
-	[KEEL_ATTR_API_VERSION]		= { .type = NLA_REJECT },
-	[KEEL_ATTR_FEATURES]		= { .type = NLA_REJECT },
-	[KEEL_ATTR_KERNEL_RELEASE]	= { .type = NLA_REJECT },
+static const struct nla_policy keel_create_policy[KEEL_ATTR_MAX + 1] = {
+	[KEEL_ATTR_VOLUME_ID]	= NLA_POLICY_MAX(NLA_U32, KEEL_MAX_VOLUMES - 1),
+	[KEEL_ATTR_UUID]	= NLA_POLICY_EXACT_LEN(KEEL_UUID_LEN),
+	[KEEL_ATTR_SIZE]	= { .type = NLA_U64 },
+	[KEEL_ATTR_BLOCK_SIZE]	= { .type = NLA_U32 },
+	[KEEL_ATTR_BACKING_PATH] = { .type = NLA_NUL_STRING, .len = PATH_MAX - 1 },
+	[KEEL_ATTR_FLAGS]	= NLA_POLICY_MASK(NLA_U32, KEEL_CREATE_F_ALL),
+};
+
+/* DELETE and DETACH: an id and their FORCE flag. */
+static const struct nla_policy keel_id_flags_policy[KEEL_ATTR_MAX + 1] = {
+	[KEEL_ATTR_VOLUME_ID]	= NLA_POLICY_MAX(NLA_U32, KEEL_MAX_VOLUMES - 1),
+	[KEEL_ATTR_FLAGS]	= NLA_POLICY_MASK(NLA_U32, KEEL_FLAGS_ALL),
+};
+
+/* ATTACH and GET: an id only. */
+static const struct nla_policy keel_id_policy[KEEL_ATTR_MAX + 1] = {
+	[KEEL_ATTR_VOLUME_ID]	= NLA_POLICY_MAX(NLA_U32, KEEL_MAX_VOLUMES - 1),
 };
 
 static struct genl_family keel_genl_family;
@@ -25,6 +41,7 @@ static struct genl_family keel_genl_family;
 static int keel_nl_get_info(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *reply;
+	u32 count;
 	void *hdr;
 
 	reply = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
@@ -36,12 +53,19 @@ static int keel_nl_get_info(struct sk_buff *skb, struct genl_info *info)
 	if (!hdr)
 		goto err_free_reply;
 
+	mutex_lock(&keel_lock);
+	count = keel_volume_count();
+	mutex_unlock(&keel_lock);
+
 	if (nla_put_string(reply, KEEL_ATTR_VERSION, KEEL_VERSION) ||
 	    nla_put_u32(reply, KEEL_ATTR_API_VERSION, KEEL_GENL_VERSION) ||
 	    nla_put_u64_64bit(reply, KEEL_ATTR_FEATURES,
 			      KEEL_FEATURES_SUPPORTED, KEEL_ATTR_PAD) ||
 	    nla_put_string(reply, KEEL_ATTR_KERNEL_RELEASE,
-			   init_utsname()->release))
+			   init_utsname()->release) ||
+	    nla_put_u64_64bit(reply, KEEL_ATTR_OBJECTS,
+			      atomic_long_read(&keel_objects), KEEL_ATTR_PAD) ||
+	    nla_put_u32(reply, KEEL_ATTR_VOLUME_COUNT, count))
 		goto err_free_reply;
 
 	genlmsg_end(reply, hdr);
@@ -52,10 +76,362 @@ err_free_reply:
 	return -EMSGSIZE;
 }
 
-static const struct genl_small_ops keel_nl_ops[] = {
+static int keel_nl_put_stats(struct sk_buff *skb, struct keel_volume *vol)
+{
+	__le64 lat[KEEL_LAT_BUCKETS];
+	struct keel_stats s;
+	struct nlattr *nest;
+	u64 in_flight;
+	int i;
+
+	keel_volume_read_stats(vol, &s, &in_flight);
+	for (i = 0; i < KEEL_LAT_BUCKETS; i++)
+		lat[i] = cpu_to_le64(s.latency[i]);
+
+	nest = nla_nest_start(skb, KEEL_ATTR_STATS);
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, KEEL_STAT_READS, s.reads, KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_WRITES, s.writes, KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_READ_BYTES, s.read_bytes,
+			      KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_WRITE_BYTES, s.write_bytes,
+			      KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_FLUSHES, s.flushes,
+			      KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_FUA, s.fua, KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_DISCARDS, s.discards,
+			      KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_WRITE_ZEROES, s.write_zeroes,
+			      KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_ERRORS, s.errors, KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_IN_FLIGHT, in_flight,
+			      KEEL_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_STAT_BACKING_SYNCS, s.backing_syncs,
+			      KEEL_STAT_PAD) ||
+	    nla_put(skb, KEEL_STAT_LATENCY_US, sizeof(lat), lat)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+static int keel_nl_fill_volume(struct sk_buff *skb, struct keel_volume *vol,
+			       u32 portid, u32 seq, int flags, u8 cmd)
+{
+	void *hdr;
+
+	lockdep_assert_held(&keel_lock);
+	hdr = genlmsg_put(skb, portid, seq, &keel_genl_family, flags, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u32(skb, KEEL_ATTR_VOLUME_ID, vol->id) ||
+	    nla_put(skb, KEEL_ATTR_UUID, KEEL_UUID_LEN, vol->uuid) ||
+	    nla_put_u64_64bit(skb, KEEL_ATTR_SIZE, vol->size, KEEL_ATTR_PAD) ||
+	    nla_put_u32(skb, KEEL_ATTR_BLOCK_SIZE, vol->block_size) ||
+	    nla_put_string(skb, KEEL_ATTR_BACKING_PATH, vol->backing.path) ||
+	    nla_put_u32(skb, KEEL_ATTR_STATE, keel_volume_state(vol)) ||
+	    nla_put_u64_64bit(skb, KEEL_ATTR_EPOCH, vol->backing.meta.epoch,
+			      KEEL_ATTR_PAD) ||
+	    nla_put_u64_64bit(skb, KEEL_ATTR_DATA_OFFSET,
+			      vol->backing.meta.data_offset, KEEL_ATTR_PAD))
+		goto err_cancel;
+	if (vol->disk &&
+	    (nla_put_string(skb, KEEL_ATTR_DEVICE_NAME, vol->disk->disk_name) ||
+	     nla_put_u32(skb, KEEL_ATTR_DEVICE_MAJOR, vol->disk->major) ||
+	     nla_put_u32(skb, KEEL_ATTR_DEVICE_MINOR, vol->disk->first_minor)))
+		goto err_cancel;
+	if (keel_nl_put_stats(skb, vol))
+		goto err_cancel;
+	genlmsg_end(skb, hdr);
+	return 0;
+
+err_cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+/* A reply big enough for one volume's status. */
+static struct sk_buff *keel_nl_volume_msg(void)
+{
+	return genlmsg_new(NLMSG_DEFAULT_SIZE + PATH_MAX, GFP_KERNEL);
+}
+
+static int keel_nl_reply_volume(struct sk_buff *reply, struct genl_info *info,
+				struct keel_volume *vol, u8 cmd)
+{
+	int ret;
+
+	ret = keel_nl_fill_volume(reply, vol, info->snd_portid, info->snd_seq,
+				  0, cmd);
+	if (ret) {
+		nlmsg_free(reply);
+		return ret;
+	}
+	return genlmsg_reply(reply, info);
+}
+
+/* The volume named by KEEL_ATTR_VOLUME_ID, or NULL with extack set. */
+static struct keel_volume *keel_nl_volume(struct genl_info *info, int *err)
+{
+	struct keel_volume *vol;
+
+	lockdep_assert_held(&keel_lock);
+	if (GENL_REQ_ATTR_CHECK(info, KEEL_ATTR_VOLUME_ID)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	vol = keel_volume_find(nla_get_u32(info->attrs[KEEL_ATTR_VOLUME_ID]));
+	if (!vol) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[KEEL_ATTR_VOLUME_ID],
+				    "no volume with this id");
+		*err = -ENOENT;
+	}
+	return vol;
+}
+
+static u32 keel_nl_flags(struct genl_info *info)
+{
+	return info->attrs[KEEL_ATTR_FLAGS] ?
+		nla_get_u32(info->attrs[KEEL_ATTR_FLAGS]) : 0;
+}
+
+static bool keel_uuid_is_nil(const u8 *uuid)
+{
+	return !memchr_inv(uuid, 0, KEEL_UUID_LEN);
+}
+
+static int keel_nl_create(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct keel_volume *vol;
+	struct keel_meta want = {};
+	struct sk_buff *reply;
+	const char *path;
+	bool pick_id;
+	u32 id = 0;
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, KEEL_ATTR_UUID) ||
+	    GENL_REQ_ATTR_CHECK(info, KEEL_ATTR_SIZE) ||
+	    GENL_REQ_ATTR_CHECK(info, KEEL_ATTR_BACKING_PATH))
+		return -EINVAL;
+
+	memcpy(want.uuid, nla_data(attrs[KEEL_ATTR_UUID]), KEEL_UUID_LEN);
+	if (keel_uuid_is_nil(want.uuid)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KEEL_ATTR_UUID],
+				    "volume UUID must not be nil");
+		return -EINVAL;
+	}
+	want.block_size = attrs[KEEL_ATTR_BLOCK_SIZE] ?
+			  nla_get_u32(attrs[KEEL_ATTR_BLOCK_SIZE]) : 512;
+	if (want.block_size != 512 && want.block_size != 4096) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KEEL_ATTR_BLOCK_SIZE],
+				    "block size must be 512 or 4096");
+		return -EINVAL;
+	}
+	want.size = nla_get_u64(attrs[KEEL_ATTR_SIZE]);
+	if (!want.size || want.size % want.block_size ||
+	    want.size > KEEL_MAX_VOLUME_SIZE) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KEEL_ATTR_SIZE],
+				    "size must be a non-zero multiple of the block size, at most 1 PiB");
+		return -EINVAL;
+	}
+	path = nla_data(attrs[KEEL_ATTR_BACKING_PATH]);
+	if (path[0] != '/') {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KEEL_ATTR_BACKING_PATH],
+				    "backing path must be absolute");
+		return -EINVAL;
+	}
+	pick_id = !attrs[KEEL_ATTR_VOLUME_ID];
+	if (!pick_id)
+		id = nla_get_u32(attrs[KEEL_ATTR_VOLUME_ID]);
+
+	/* Allocate the reply first: once created, nothing may fail. */
+	reply = keel_nl_volume_msg();
+	if (!reply)
+		return -ENOMEM;
+
+	mutex_lock(&keel_lock);
+	ret = keel_volume_create(&want, id, pick_id, path, keel_nl_flags(info),
+				 genl_info_net(info), &vol, info->extack);
+	if (ret) {
+		nlmsg_free(reply);
+		goto out_unlock;
+	}
+	pr_info("volume %u created on %s (%llu bytes, %s)\n", vol->id, path,
+		vol->size, vol->formatted ? "formatted" : "existing data");
+	ret = keel_nl_reply_volume(reply, info, vol, KEEL_CMD_VOLUME_CREATE);
+out_unlock:
+	mutex_unlock(&keel_lock);
+	return ret;
+}
+
+static int keel_nl_delete(struct sk_buff *skb, struct genl_info *info)
+{
+	struct keel_volume *vol;
+	int ret = 0;
+
+	mutex_lock(&keel_lock);
+	vol = keel_nl_volume(info, &ret);
+	if (vol)
+		ret = keel_volume_delete(vol, keel_nl_flags(info) &
+					 KEEL_DELETE_F_FORCE, info->extack);
+	mutex_unlock(&keel_lock);
+	return ret;
+}
+
+static int keel_nl_attach(struct sk_buff *skb, struct genl_info *info)
+{
+	struct keel_volume *vol;
+	struct sk_buff *reply;
+	int ret = 0;
+
+	reply = keel_nl_volume_msg();
+	if (!reply)
+		return -ENOMEM;
+
+	mutex_lock(&keel_lock);
+	vol = keel_nl_volume(info, &ret);
+	if (vol)
+		ret = keel_disk_attach(vol, info->extack);
+	if (ret) {
+		nlmsg_free(reply);
+		goto out_unlock;
+	}
+	keel_event(vol, KEEL_EVENT_VOLUME_ATTACHED, 0, 0, GFP_KERNEL);
+	ret = keel_nl_reply_volume(reply, info, vol, KEEL_CMD_VOLUME_ATTACH);
+out_unlock:
+	mutex_unlock(&keel_lock);
+	return ret;
+}
+
+static int keel_nl_detach(struct sk_buff *skb, struct genl_info *info)
+{
+	struct keel_volume *vol;
+	int ret = 0;
+
+	mutex_lock(&keel_lock);
+	vol = keel_nl_volume(info, &ret);
+	if (vol)
+		ret = keel_disk_detach(vol, keel_nl_flags(info) &
+				       KEEL_DETACH_F_FORCE, info->extack);
+	if (vol && !ret)
+		keel_event(vol, KEEL_EVENT_VOLUME_DETACHED, 0, 0, GFP_KERNEL);
+	mutex_unlock(&keel_lock);
+	return ret;
+}
+
+static int keel_nl_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct keel_volume *vol;
+	struct sk_buff *reply;
+	int ret = 0;
+
+	reply = keel_nl_volume_msg();
+	if (!reply)
+		return -ENOMEM;
+	mutex_lock(&keel_lock);
+	vol = keel_nl_volume(info, &ret);
+	if (vol)
+		ret = keel_nl_reply_volume(reply, info, vol,
+					   KEEL_CMD_VOLUME_GET);
+	else
+		nlmsg_free(reply);
+	mutex_unlock(&keel_lock);
+	return ret;
+}
+
+/* Dump: cb->args[0] is the next volume id to send. */
+static int keel_nl_get_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct keel_volume *vol;
+	u32 id = cb->args[0];
+
+	mutex_lock(&keel_lock);
+	while (id < KEEL_MAX_VOLUMES && (vol = keel_volume_next(&id))) {
+		if (keel_nl_fill_volume(skb, vol, NETLINK_CB(cb->skb).portid,
+					cb->nlh->nlmsg_seq, NLM_F_MULTI,
+					KEEL_CMD_VOLUME_GET))
+			break;
+		id++;
+	}
+	mutex_unlock(&keel_lock);
+	cb->args[0] = id;
+	return skb->len;
+}
+
+int keel_nl_send_event(struct net *net, u32 type, u32 id, const u8 *uuid,
+		       int err, u64 sector)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!skb)
+		return -ENOMEM;
+	hdr = genlmsg_put(skb, 0, 0, &keel_genl_family, 0, KEEL_CMD_EVENT);
+	if (!hdr)
+		goto err_free;
+	if (nla_put_u32(skb, KEEL_ATTR_EVENT_TYPE, type) ||
+	    nla_put_u32(skb, KEEL_ATTR_VOLUME_ID, id) ||
+	    nla_put(skb, KEEL_ATTR_UUID, KEEL_UUID_LEN, uuid))
+		goto err_free;
+	if (type == KEEL_EVENT_IO_ERROR &&
+	    (nla_put_s32(skb, KEEL_ATTR_ERRNO, err) ||
+	     nla_put_u64_64bit(skb, KEEL_ATTR_SECTOR, sector, KEEL_ATTR_PAD)))
+		goto err_free;
+	genlmsg_end(skb, hdr);
+	return genlmsg_multicast_netns(&keel_genl_family, net, skb, 0, 0,
+				       GFP_KERNEL);
+
+err_free:
+	nlmsg_free(skb);
+	return -EMSGSIZE;
+}
+
+static const struct genl_ops keel_nl_ops[] = {
 	{
 		.cmd	= KEEL_CMD_GET_INFO,
 		.doit	= keel_nl_get_info,
+		.flags	= GENL_ADMIN_PERM,
+		/* no policy: the core rejects every attribute */
+	},
+	{
+		.cmd	= KEEL_CMD_VOLUME_CREATE,
+		.doit	= keel_nl_create,
+		.policy	= keel_create_policy,
+		.maxattr = KEEL_ATTR_MAX,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= KEEL_CMD_VOLUME_DELETE,
+		.doit	= keel_nl_delete,
+		.policy	= keel_id_flags_policy,
+		.maxattr = KEEL_ATTR_MAX,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= KEEL_CMD_VOLUME_ATTACH,
+		.doit	= keel_nl_attach,
+		.policy	= keel_id_policy,
+		.maxattr = KEEL_ATTR_MAX,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= KEEL_CMD_VOLUME_DETACH,
+		.doit	= keel_nl_detach,
+		.policy	= keel_id_flags_policy,
+		.maxattr = KEEL_ATTR_MAX,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= KEEL_CMD_VOLUME_GET,
+		.doit	= keel_nl_get,
+		.dumpit	= keel_nl_get_dump,
+		.policy	= keel_id_policy,
+		.maxattr = KEEL_ATTR_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 };
@@ -67,13 +443,12 @@ static const struct genl_multicast_group keel_nl_mcgrps[] = {
 static struct genl_family keel_genl_family __ro_after_init = {
 	.name		= KEEL_GENL_NAME,
 	.version	= KEEL_GENL_VERSION,
-	.maxattr	= KEEL_ATTR_MAX,
-	.policy		= keel_nl_policy,
 	.netnsok	= true,
 	.module		= THIS_MODULE,
-	.small_ops	= keel_nl_ops,
-	.n_small_ops	= ARRAY_SIZE(keel_nl_ops),
-	.resv_start_op	= KEEL_CMD_MAX + 1,
+	.ops		= keel_nl_ops,
+	.n_ops		= ARRAY_SIZE(keel_nl_ops),
+	/* Strict header, flag and attribute checks for every command. */
+	.resv_start_op	= KEEL_CMD_GET_INFO,
 	.mcgrps		= keel_nl_mcgrps,
 	.n_mcgrps	= ARRAY_SIZE(keel_nl_mcgrps),
 };

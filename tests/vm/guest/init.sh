@@ -79,6 +79,10 @@ run_step() {
 
 module_loaded=
 if [ -n "${KEEL_MODULE:-}" ]; then
+	# insmod does not resolve dependencies (libcrc32c, ...): modprobe them.
+	for dep in $(modinfo -F depends "$KEEL_MODULE" | tr ',' ' '); do
+		modprobe "$dep"
+	done
 	if run_step load-module 60 insmod "$KEEL_MODULE"; then
 		module_loaded=1
 	fi

@@ -38,7 +38,10 @@ vm_prepare_run() {
 vm_test_name() {
 	local abs
 	abs=$(cd "$(dirname "$1")" && pwd)/$(basename "$1" .sh)
-	echo "${abs#"$root"/tests/}"
+	case $abs in
+	"$root"/tests/*) echo "${abs#"$root"/tests/}" ;;
+	*) echo "${abs#"$root"/}" ;;
+	esac
 }
 
 # vm_write_job RUN KVER MODULE TEST_TIMEOUT GUEST_IP INDEX NODES SCRIPT...

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * keel_disk.c - /dev/keelN: the blk-mq disk of an attached volume.
+ *
+ * One hardware queue per CPU; queue_rq may sleep (BLK_MQ_F_BLOCKING) so
+ * reads and writes are submitted to the backing store straight from the
+ * submitting context, with no hop through a thread.  FLUSH, DISCARD and
+ * WRITE_ZEROES go to keel_wq.  Completions run in keel_complete_rq().
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/module.h>
+
+#include "keel.h"
+#include "keel_hist.h"
+
+int keel_major;
+
+static unsigned int queue_depth = 128;
+module_param(queue_depth, uint, 0444);
+MODULE_PARM_DESC(queue_depth, "requests per hardware queue (default 128)");
+
+static blk_status_t keel_queue_rq(struct blk_mq_hw_ctx *hctx,
+				  const struct blk_mq_queue_data *bd)
+{
+	struct request *rq = bd->rq;
+	struct keel_rq *cmd = blk_mq_rq_to_pdu(rq);
+	struct keel_volume *vol = hctx->queue->queuedata;
+	blk_status_t st;
+
+	cmd->vol = vol;
+	cmd->start_ns = ktime_get_ns();
+	blk_mq_start_request(rq);
+	this_cpu_inc(vol->stats->in_flight);
+
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+	case REQ_OP_WRITE:
+		st = keel_backing_rw(vol, cmd, rq);
+		break;
+	case REQ_OP_FLUSH:
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		queue_work(keel_wq, &cmd->work);
+		st = BLK_STS_OK;
+		break;
+	default:
+		st = BLK_STS_NOTSUPP;
+		break;
+	}
+	if (st != BLK_STS_OK)
+		this_cpu_dec(vol->stats->in_flight);
+	return st;
+}
+
+static void keel_complete_rq(struct request *rq)
+{
+	struct keel_rq *cmd = blk_mq_rq_to_pdu(rq);
+	struct keel_volume *vol = cmd->vol;
+	struct keel_stats __percpu *s = vol->stats;
+	unsigned int bytes = blk_rq_bytes(rq);
+	long ret = cmd->ret;
+	blk_status_t st;
+	u64 us;
+
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+	case REQ_OP_WRITE:
+		if (ret == bytes)
+			st = BLK_STS_OK;
+		else if (ret >= 0)
+			st = BLK_STS_IOERR;	/* short IO: backing too small */
+		else
+			st = errno_to_blk_status(ret);
+		break;
+	default:
+		st = ret ? errno_to_blk_status(ret) : BLK_STS_OK;
+		break;
+	}
+
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		this_cpu_inc(s->reads);
+		this_cpu_add(s->read_bytes, bytes);
+		break;
+	case REQ_OP_WRITE:
+		this_cpu_inc(s->writes);
+		this_cpu_add(s->write_bytes, bytes);
+		if (rq->cmd_flags & REQ_FUA)
+			this_cpu_inc(s->fua);
+		break;
+	case REQ_OP_FLUSH:
+		this_cpu_inc(s->flushes);
+		break;
+	case REQ_OP_DISCARD:
+		this_cpu_inc(s->discards);
+		break;
+	case REQ_OP_WRITE_ZEROES:
+		this_cpu_inc(s->write_zeroes);
+		break;
+	default:
+		break;
+	}
+	us = div_u64(ktime_get_ns() - cmd->start_ns, NSEC_PER_USEC);
+	this_cpu_inc(s->latency[keel_lat_bucket(us)]);
+	this_cpu_dec(s->in_flight);
+
+	if (st != BLK_STS_OK) {
+		this_cpu_inc(s->errors);
+		set_bit(KEEL_VOL_IO_ERROR, &vol->flags);
+		pr_err_ratelimited("keel%u: %s at sector %llu failed: %ld\n",
+				   vol->id, blk_op_str(req_op(rq)),
+				   (unsigned long long)blk_rq_pos(rq), ret);
+		keel_event(vol, KEEL_EVENT_IO_ERROR, ret < 0 ? -ret : EIO,
+			   blk_rq_pos(rq), GFP_ATOMIC);
+	}
+	blk_mq_end_request(rq, st);
+}
+
+static int keel_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			     unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct keel_rq *cmd = blk_mq_rq_to_pdu(rq);
+
+	INIT_WORK(&cmd->work, keel_backing_work);
+	cmd->bvec = NULL;
+	return 0;
+}
+
+static const struct blk_mq_ops keel_mq_ops = {
+	.queue_rq	= keel_queue_rq,
+	.complete	= keel_complete_rq,
+	.init_request	= keel_init_request,
+};
+
+static const struct block_device_operations keel_fops = {
+	.owner		= THIS_MODULE,
+};
+
+int keel_disk_attach(struct keel_volume *vol, struct netlink_ext_ack *extack)
+{
+	struct keel_backing *b = &vol->backing;
+	struct keel_queue_limits kl = {
+		.logical_block_size	= vol->block_size,
+		.max_hw_sectors		= (4U << 20) >> SECTOR_SHIFT,
+		.max_segments		= 1024,
+	};
+	struct blk_mq_tag_set *set = &vol->tag_set;
+	struct gendisk *disk;
+	int ret;
+
+	lockdep_assert_held(&keel_lock);
+	if (vol->disk) {
+		NL_SET_ERR_MSG(extack, "volume is already attached");
+		return -EALREADY;
+	}
+	if (b->can_punch) {
+		kl.max_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
+		kl.discard_granularity = max(b->fs_block, vol->block_size);
+		kl.max_write_zeroes_sectors = UINT_MAX >> SECTOR_SHIFT;
+	}
+
+	memset(set, 0, sizeof(*set));
+	set->ops = &keel_mq_ops;
+	set->nr_hw_queues = num_possible_cpus();
+	set->queue_depth = clamp(queue_depth, 1U, 4096U);
+	set->numa_node = NUMA_NO_NODE;
+	set->cmd_size = sizeof(struct keel_rq);
+	set->flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING;
+	set->driver_data = vol;
+	ret = blk_mq_alloc_tag_set(set);
+	if (ret) {
+		NL_SET_ERR_MSG(extack, "cannot allocate the disk's request queues");
+		return ret;
+	}
+
+	disk = keel_alloc_disk(set, &kl, vol);
+	if (IS_ERR(disk)) {
+		ret = PTR_ERR(disk);
+		NL_SET_ERR_MSG(extack, "cannot allocate the disk");
+		goto err_free_tag_set;
+	}
+	disk->major = keel_major;
+	disk->first_minor = vol->id;
+	disk->minors = 1;
+	disk->fops = &keel_fops;
+	disk->private_data = vol;
+	disk->flags |= GENHD_FL_NO_PART;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "keel%u", vol->id);
+	set_capacity(disk, vol->size >> SECTOR_SHIFT);
+
+	ret = add_disk(disk);
+	if (ret) {
+		NL_SET_ERR_MSG(extack, "cannot add the disk");
+		goto err_put_disk;
+	}
+	vol->disk = disk;
+	keel_obj_get();
+	return 0;
+
+err_put_disk:
+	put_disk(disk);
+err_free_tag_set:
+	blk_mq_free_tag_set(set);
+	return ret;
+}
+
+int keel_disk_detach(struct keel_volume *vol, bool force,
+		     struct netlink_ext_ack *extack)
+{
+	struct gendisk *disk = vol->disk;
+
+	lockdep_assert_held(&keel_lock);
+	if (!disk) {
+		NL_SET_ERR_MSG(extack, "volume is not attached");
+		return -ENODEV;
+	}
+	if (disk_openers(disk) && !force) {
+		NL_SET_ERR_MSG(extack, "disk is open (mounted or in use); close it first or force the detach");
+		return -EBUSY;
+	}
+	/* Fails new IO and waits for every request in flight to finish. */
+	del_gendisk(disk);
+	put_disk(disk);
+	blk_mq_free_tag_set(&vol->tag_set);
+	vol->disk = NULL;
+	keel_obj_put();
+	return 0;
+}
+
+int keel_disk_init(void)
+{
+	keel_major = register_blkdev(0, "keel");
+	return keel_major < 0 ? keel_major : 0;
+}
+
+void keel_disk_exit(void)
+{
+	unregister_blkdev(keel_major, "keel");
+}
