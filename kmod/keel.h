@@ -38,8 +38,10 @@ static inline void keel_obj_put(void) { atomic_long_dec(&keel_objects); }
 
 /* Serializes all control operations (see above). */
 extern struct mutex keel_lock;
-/* Runs FLUSH, DISCARD and WRITE_ZEROES requests and event delivery. */
+/* Delivers events (unbound). */
 extern struct workqueue_struct *keel_wq;
+/* Submits every request to the backing store (per CPU, high priority). */
+extern struct workqueue_struct *keel_io_wq;
 
 struct keel_stats {
 	u64 reads;
@@ -96,7 +98,7 @@ struct keel_rq {
 	atomic_t ref;			/* submitter + completion */
 	long ret;
 	u64 start_ns;
-	struct work_struct work;	/* FLUSH, DISCARD, WRITE_ZEROES */
+	struct work_struct work;	/* runs keel_backing_work() */
 	struct keel_volume *vol;
 };
 
@@ -120,8 +122,6 @@ int keel_backing_load(struct keel_backing *b, const struct keel_meta *want,
 		      u32 flags, bool *formatted,
 		      struct netlink_ext_ack *extack);
 void keel_backing_close(struct keel_backing *b);
-blk_status_t keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
-			     struct request *rq);
 void keel_backing_work(struct work_struct *work);
 
 /* keel_disk.c */

@@ -3,10 +3,11 @@
  * keel_backing.c - the local replica: a backing file or block device,
  * its metadata superblock, and the IO issued to it.
  *
- * READ and WRITE go to the backing store as asynchronous kiocbs whose
- * iov_iter walks the request's own bio_vecs (no bounce copy, no wait in
- * the submit path); O_DIRECT when the backing store allows it.  FLUSH,
- * DISCARD and WRITE_ZEROES are synchronous VFS calls, run on keel_wq.
+ * Every request is handled by keel_backing_work() on keel_io_wq.  READ and
+ * WRITE go to the backing store as asynchronous kiocbs whose iov_iter walks
+ * the request's own bio_vecs (no bounce copy, no wait for the IO); O_DIRECT
+ * when the backing store allows it.  FLUSH, DISCARD and WRITE_ZEROES are
+ * synchronous VFS calls.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -299,8 +300,9 @@ static void keel_rw_done(struct kiocb *iocb, long ret)
 	keel_rq_put(cmd);
 }
 
-blk_status_t keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
-			     struct request *rq)
+/* Submit a READ or WRITE; false if memory is short (requeue it). */
+static bool keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
+			    struct request *rq)
 {
 	struct keel_backing *b = &vol->backing;
 	bool write = req_op(rq) == REQ_OP_WRITE;
@@ -309,7 +311,6 @@ blk_status_t keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
 	struct bio_vec *bvec, tmp;
 	struct iov_iter iter;
 	unsigned int nr = 0;
-	unsigned int noio;
 	ssize_t ret;
 
 	rq_for_each_bvec(tmp, rq, rq_iter)
@@ -321,7 +322,7 @@ blk_status_t keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
 
 		bvec = kmalloc_array(nr, sizeof(*bvec), GFP_NOIO);
 		if (!bvec)
-			return BLK_STS_RESOURCE;
+			return false;
 		keel_obj_get();
 		p = bvec;
 		rq_for_each_bvec(tmp, rq, rq_iter)
@@ -350,20 +351,18 @@ blk_status_t keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
 	cmd->iocb.ki_ioprio = req_get_ioprio(rq);
 	atomic_set(&cmd->ref, 2);
 
-	noio = memalloc_noio_save();
 	if (write)
 		ret = file->f_op->write_iter(&cmd->iocb, &iter);
 	else
 		ret = file->f_op->read_iter(&cmd->iocb, &iter);
-	memalloc_noio_restore(noio);
 
 	keel_rq_put(cmd);
 	if (ret != -EIOCBQUEUED)
 		keel_rw_done(&cmd->iocb, ret);
-	return BLK_STS_OK;
+	return true;
 }
 
-/* FLUSH, DISCARD and WRITE_ZEROES: synchronous VFS calls on keel_wq. */
+/* Runs every request, on keel_io_wq. */
 void keel_backing_work(struct work_struct *work)
 {
 	struct keel_rq *cmd = container_of(work, struct keel_rq, work);
@@ -375,8 +374,17 @@ void keel_backing_work(struct work_struct *work)
 	unsigned int noio;
 	int mode, ret;
 
+	/* The backing store's allocations must not recurse into our IO. */
 	noio = memalloc_noio_save();
 	switch (req_op(rq)) {
+	case REQ_OP_READ:
+	case REQ_OP_WRITE:
+		if (!keel_backing_rw(cmd->vol, cmd, rq)) {
+			this_cpu_dec(cmd->vol->stats->in_flight);
+			blk_mq_requeue_request(rq, true);
+		}
+		memalloc_noio_restore(noio);
+		return;
 	case REQ_OP_FLUSH:
 		ret = vfs_fsync(b->file, 0);
 		this_cpu_inc(cmd->vol->stats->backing_syncs);

@@ -2,10 +2,11 @@
 /*
  * keel_disk.c - /dev/keelN: the blk-mq disk of an attached volume.
  *
- * One hardware queue per CPU; queue_rq may sleep (BLK_MQ_F_BLOCKING) so
- * reads and writes are submitted to the backing store straight from the
- * submitting context, with no hop through a thread.  FLUSH, DISCARD and
- * WRITE_ZEROES go to keel_wq.  Completions run in keel_complete_rq().
+ * One hardware queue per CPU.  queue_rq never touches the backing store
+ * itself: it queues the request to keel_io_wq (per CPU, high priority),
+ * whose worker submits it.  Submitting from queue_rq would run the backing
+ * file system's IO inside the caller's block plug or bio list (see
+ * docs/design-local-io.md).  Completions run in keel_complete_rq().
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -28,31 +29,23 @@ static blk_status_t keel_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct request *rq = bd->rq;
 	struct keel_rq *cmd = blk_mq_rq_to_pdu(rq);
 	struct keel_volume *vol = hctx->queue->queuedata;
-	blk_status_t st;
-
-	cmd->vol = vol;
-	cmd->start_ns = ktime_get_ns();
-	blk_mq_start_request(rq);
-	this_cpu_inc(vol->stats->in_flight);
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
-		st = keel_backing_rw(vol, cmd, rq);
-		break;
 	case REQ_OP_FLUSH:
 	case REQ_OP_DISCARD:
 	case REQ_OP_WRITE_ZEROES:
-		queue_work(keel_wq, &cmd->work);
-		st = BLK_STS_OK;
 		break;
 	default:
-		st = BLK_STS_NOTSUPP;
-		break;
+		return BLK_STS_NOTSUPP;
 	}
-	if (st != BLK_STS_OK)
-		this_cpu_dec(vol->stats->in_flight);
-	return st;
+	cmd->vol = vol;
+	cmd->start_ns = ktime_get_ns();
+	blk_mq_start_request(rq);
+	this_cpu_inc(vol->stats->in_flight);
+	queue_work(keel_io_wq, &cmd->work);
+	return BLK_STS_OK;
 }
 
 static void keel_complete_rq(struct request *rq)
@@ -168,7 +161,7 @@ int keel_disk_attach(struct keel_volume *vol, struct netlink_ext_ack *extack)
 	set->queue_depth = clamp(queue_depth, 1U, 4096U);
 	set->numa_node = NUMA_NO_NODE;
 	set->cmd_size = sizeof(struct keel_rq);
-	set->flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING;
+	set->flags = BLK_MQ_F_SHOULD_MERGE;
 	set->driver_data = vol;
 	ret = blk_mq_alloc_tag_set(set);
 	if (ret) {

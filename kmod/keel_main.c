@@ -14,6 +14,7 @@
 #include "keel.h"
 
 struct workqueue_struct *keel_wq;
+struct workqueue_struct *keel_io_wq;
 
 static int __init keel_init(void)
 {
@@ -22,11 +23,16 @@ static int __init keel_init(void)
 	keel_wq = alloc_workqueue("keel", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	if (!keel_wq)
 		return -ENOMEM;
+	keel_io_wq = alloc_workqueue("keel_io", WQ_MEM_RECLAIM | WQ_HIGHPRI, 0);
+	if (!keel_io_wq) {
+		ret = -ENOMEM;
+		goto err_destroy_wq;
+	}
 
 	ret = keel_disk_init();
 	if (ret) {
 		pr_err("cannot register the block major: %d\n", ret);
-		goto err_destroy_wq;
+		goto err_destroy_io_wq;
 	}
 
 	ret = keel_netlink_init();
@@ -40,6 +46,8 @@ static int __init keel_init(void)
 
 err_disk_exit:
 	keel_disk_exit();
+err_destroy_io_wq:
+	destroy_workqueue(keel_io_wq);
 err_destroy_wq:
 	destroy_workqueue(keel_wq);
 	return ret;
@@ -52,6 +60,7 @@ static void __exit keel_exit(void)
 	keel_netlink_exit();
 	keel_events_exit();
 	keel_disk_exit();
+	destroy_workqueue(keel_io_wq);
 	destroy_workqueue(keel_wq);
 	leaked = atomic_long_read(&keel_objects);
 	if (leaked)

@@ -5,10 +5,12 @@
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
 modprobe dm_mod
+modprobe loop
 truncate -s 80M /dev/shm/keel-dm.img
 loop=$(losetup -f --show /dev/shm/keel-dm.img)
 sectors=$(blockdev --getsz "$loop")
 dmsetup create keel-flaky --table "0 $sectors linear $loop 0"
+dmsetup mknodes keel-flaky
 cleanup() {
 	"$KEELSETUP" delete --force "${id:-}" > /dev/null 2>&1 || true
 	dmsetup remove keel-flaky 2>/dev/null || true

@@ -14,6 +14,7 @@ POOL_LOOP=
 
 pool_setup() {
 	local fs=${1:-xfs} size=${2:-3G}
+	modprobe loop 2>/dev/null || true
 	mkdir -p "$POOL"
 	truncate -s "$size" /dev/shm/keel-pool.img
 	POOL_LOOP=$(losetup -f --show /dev/shm/keel-pool.img)
