@@ -1,8 +1,9 @@
 // Unit tests of keel.ko's pure logic (keel_meta.c, keel_hist.h), compiled
 // in user space.
 extern "C" {
-#include "keel_hist.h"
 #include "keel_meta.h"
+
+#include "keel_hist.h"
 }
 
 #include <doctest/doctest.h>
@@ -48,7 +49,8 @@ TEST_CASE("meta layout: largest volume keeps the bitmaps before the data") {
 TEST_CASE("meta layout: bad sizes are refused") {
   keel_meta m{};
   m.block_size = 512;
-  for (uint64_t size : {uint64_t{0}, uint64_t{511}, uint64_t{4097}, uint64_t{KEEL_MAX_VOLUME_SIZE + 512}}) {
+  for (uint64_t size :
+       {uint64_t{0}, uint64_t{511}, uint64_t{4097}, uint64_t{KEEL_MAX_VOLUME_SIZE + 512}}) {
     m.size = size;
     CHECK(keel_meta_layout(&m) == -EINVAL);
   }

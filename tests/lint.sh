@@ -41,12 +41,12 @@ if [ -x "$cp_dir/scripts/checkpatch.pl" ]; then
 	fi
 fi
 
-cxx=$(find manager cli -name '*.cpp' -o -name '*.h' | sort)
+cxx=$(find manager cli tests/tools kmod -name '*.cpp' -o -name '*.h' | grep -v '^kmod/.*\.h$' | sort)
 # shellcheck disable=SC2086
 if out=$(clang-format --dry-run -Werror $cxx 2>&1); then
 	result PASS lint/clang-format "$(echo $cxx | wc -w) files"
 else
 	echo "$out" | head -30
-	result FAIL lint/clang-format "run: clang-format -i \$(find manager cli -name '*.cpp' -o -name '*.h')"
+	result FAIL lint/clang-format "run: clang-format -i on the files above"
 fi
 exit $rc

@@ -1,0 +1,68 @@
+// Pure formatting for keelsetup: words for state and feature bits, the
+// latency histogram, aligned tables, and the JSON of every reply.  Nothing
+// here talks to the kernel; format_test.cpp covers it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "manager/common/status.h"
+#include "manager/kernel/kernel_client.h"
+
+namespace keel {
+
+using LatencyHistogram = std::array<uint64_t, KEEL_LAT_BUCKETS>;
+
+// KEEL_STATE_* bits as words: "attached", "direct-io", "formatted",
+// "io-error"; unknown bits as "bitN".
+std::vector<std::string> StateWords(uint32_t mask);
+// The words joined by commas, or "-" when no bit is set.
+std::string StateText(uint32_t mask);
+// KEEL_FEATURE_* bits: "events", "volumes", "discard", "flush-fua", "bitN".
+std::vector<std::string> FeatureNames(uint64_t mask);
+// enum keel_event_type: "volume-created", ..., "io-error"; else "event-N".
+std::string EventTypeName(uint32_t type);
+// "/dev/keel3", or "" when the volume is detached.
+std::string DevicePath(const VolumeStatus& v);
+// "EIO (Input/output error)"-style name of a positive errno: "EIO".
+std::string ErrnoName(int error);
+
+// Bucket i of the latency histogram: "<2us", "<4us", ..., and the last,
+// open bucket ">=8388608us".
+std::string LatencyBucketLabel(size_t i);
+// The p-quantile (0 < p <= 1) in microseconds, estimated by interpolating
+// inside the bucket that holds it (bucket i spans [2^i, 2^(i+1)) us, bucket
+// 0 spans [0, 2)); the open last bucket gives its lower bound.  nullopt when
+// the histogram is empty.
+std::optional<double> LatencyPercentile(const LatencyHistogram& h, double p);
+// "850us", "1.5ms", "2.25s": microseconds for people.
+std::string FormatMicros(double us);
+
+// Rows of cells as columns aligned on the widest cell, two spaces apart,
+// without trailing blanks.  Every row ends in a newline.
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
+// The header and one row per volume: ID UUID SIZE BS STATE DEVICE BACKING.
+std::vector<std::vector<std::string>> VolumeTable(const std::vector<VolumeStatus>& volumes);
+
+// Multi-line "key: value" descriptions.
+std::string VolumeText(const VolumeStatus& v);
+std::string StatsText(const VolumeStatus& v);
+std::string InfoText(const ModuleInfo& info);
+// One line: "volume-attached volume=3 uuid=... [error=EIO sector=N]".
+std::string EventText(const KernelEvent& ev);
+
+// JSON, with the stable snake_case field names of docs/netlink.md.
+nlohmann::json StatsJson(const VolumeStats& s);
+nlohmann::json VolumeJson(const VolumeStatus& v);
+// stats plus estimated percentiles and the non-empty buckets.
+nlohmann::json StatsReportJson(const VolumeStatus& v);
+nlohmann::json InfoJson(const ModuleInfo& info);
+nlohmann::json EventJson(const KernelEvent& ev);
+// {"error": {"code": errno, "message": "..."}}
+nlohmann::json ErrorJson(const Status& s);
+
+}  // namespace keel
