@@ -205,7 +205,7 @@ TEST_CASE("create --create-backing: makes a missing file 0600, removes it if ref
   CHECK(RunCreate(k, Request(path, 4), true, c.Text()) == kExitRefused);
   CHECK(k.creates.size() == 1);
   CHECK_FALSE(Exists(path));  // nothing left behind
-  CHECK(c.err.str() == "keelsetup: volume 4 exists\n");
+  CHECK(c.err.str() == "keelsetup: volume 4 exists (EEXIST)\n");
 
   k.fail = Status();
   CHECK(RunCreate(k, Request(path, 4), true, c.Text()) == kExitOk);
