@@ -25,10 +25,14 @@ static const struct nla_policy keel_create_policy[KEEL_ATTR_MAX + 1] = {
 	[KEEL_ATTR_FLAGS]	= NLA_POLICY_MASK(NLA_U32, KEEL_CREATE_F_ALL),
 };
 
-/* DELETE and DETACH: an id and their FORCE flag. */
-static const struct nla_policy keel_id_flags_policy[KEEL_ATTR_MAX + 1] = {
+static const struct nla_policy keel_delete_policy[KEEL_ATTR_MAX + 1] = {
 	[KEEL_ATTR_VOLUME_ID]	= NLA_POLICY_MAX(NLA_U32, KEEL_MAX_VOLUMES - 1),
-	[KEEL_ATTR_FLAGS]	= NLA_POLICY_MASK(NLA_U32, KEEL_FLAGS_ALL),
+	[KEEL_ATTR_FLAGS]	= NLA_POLICY_MASK(NLA_U32, KEEL_DELETE_F_ALL),
+};
+
+static const struct nla_policy keel_detach_policy[KEEL_ATTR_MAX + 1] = {
+	[KEEL_ATTR_VOLUME_ID]	= NLA_POLICY_MAX(NLA_U32, KEEL_MAX_VOLUMES - 1),
+	[KEEL_ATTR_FLAGS]	= NLA_POLICY_MASK(NLA_U32, KEEL_DETACH_F_ALL),
 };
 
 /* ATTACH and GET: an id only. */
@@ -408,7 +412,7 @@ static const struct genl_ops keel_nl_ops[] = {
 	{
 		.cmd	= KEEL_CMD_VOLUME_DELETE,
 		.doit	= keel_nl_delete,
-		.policy	= keel_id_flags_policy,
+		.policy	= keel_delete_policy,
 		.maxattr = KEEL_ATTR_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
@@ -422,7 +426,7 @@ static const struct genl_ops keel_nl_ops[] = {
 	{
 		.cmd	= KEEL_CMD_VOLUME_DETACH,
 		.doit	= keel_nl_detach,
-		.policy	= keel_id_flags_policy,
+		.policy	= keel_detach_policy,
 		.maxattr = KEEL_ATTR_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},

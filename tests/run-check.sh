@@ -63,7 +63,7 @@ for k in $kernels; do
 done
 
 section "VM suite"
-suites=$(ls tests/vm/basic/*.sh)
+suites=$(ls tests/vm/basic/*.sh tests/vm/io/*.sh)
 for k in $kernels; do
 	tests/vm/vm-run -q -k "$k" -r "$results" $suites
 done

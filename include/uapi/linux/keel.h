@@ -117,10 +117,11 @@ enum keel_attr {
 #define KEEL_CREATE_F_FORCE_FORMAT	(1U << 0) /* format over foreign data */
 #define KEEL_CREATE_F_ALL		(KEEL_CREATE_F_FORCE_FORMAT)
 /* KEEL_ATTR_FLAGS of VOLUME_DELETE */
-#define KEEL_DELETE_F_FORCE		(1U << 0) /* detach first if attached */
+#define KEEL_DELETE_F_FORCE		(1U << 0) /* detach first, even if open */
+#define KEEL_DELETE_F_ALL		(KEEL_DELETE_F_FORCE)
 /* KEEL_ATTR_FLAGS of VOLUME_DETACH */
 #define KEEL_DETACH_F_FORCE		(1U << 0) /* even if the disk is open */
-#define KEEL_FLAGS_ALL			(1U << 0)
+#define KEEL_DETACH_F_ALL		(KEEL_DETACH_F_FORCE)
 
 /* KEEL_ATTR_STATE bits */
 #define KEEL_STATE_ATTACHED	(1U << 0)	/* /dev/keelN exists */
@@ -135,10 +136,14 @@ enum keel_event_type {
 	KEEL_EVENT_VOLUME_ATTACHED,
 	KEEL_EVENT_VOLUME_DETACHED,
 	KEEL_EVENT_IO_ERROR,
+
+	__KEEL_EVENT_MAX,
 };
+#define KEEL_EVENT_MAX (__KEEL_EVENT_MAX - 1)
 
 /*
- * Latency histogram: bucket i counts requests that took less than
+ * Latency histogram of every completed request (all operations, failed ones
+ * included), from dispatch to completion: bucket i counts requests that took less than
  * 2^(i+1) microseconds (bucket 0: < 2 us); the last bucket has the rest.
  */
 #define KEEL_LAT_BUCKETS	24
@@ -164,7 +169,10 @@ enum keel_stat {
 };
 #define KEEL_STAT_MAX (__KEEL_STAT_MAX - 1)
 
-/* Longest string attribute the module ever sends, terminator included. */
+/*
+ * Longest string attribute the module sends, terminator included, except
+ * KEEL_ATTR_BACKING_PATH, which may be up to PATH_MAX (4096) bytes.
+ */
 #define KEEL_STRING_MAX		65
 
 /*
