@@ -16,6 +16,7 @@
 #define KEEL_H
 
 #include <linux/blk-mq.h>
+#include <linux/llist.h>
 #include <linux/fs.h>
 #include <linux/mutex.h>
 #include <linux/netlink.h>
@@ -40,7 +41,7 @@ static inline void keel_obj_put(void) { atomic_long_dec(&keel_objects); }
 extern struct mutex keel_lock;
 /* Delivers events (unbound). */
 extern struct workqueue_struct *keel_wq;
-/* Submits every request to the backing store (per CPU, high priority). */
+/* Submits requests to the backing store (unbound; see design doc). */
 extern struct workqueue_struct *keel_io_wq;
 
 struct keel_stats {
@@ -91,14 +92,26 @@ struct keel_volume {
 /* keel_volume.flags bits */
 #define KEEL_VOL_IO_ERROR	0	/* a backing IO has failed */
 
+/*
+ * Per hardware queue: reads and writes waiting for the submission worker.
+ * queue_rq adds to @pending (lock-free); keel_submit_work() takes them all
+ * and submits them in order under one plug.
+ */
+struct keel_queue {
+	struct llist_head pending;
+	struct work_struct work;
+	struct keel_volume *vol;
+};
+
 /* Per-request context (blk-mq pdu). */
 struct keel_rq {
+	struct llist_node node;		/* on keel_queue.pending */
 	struct kiocb iocb;
 	struct bio_vec *bvec;		/* own copy when the request has >1 bio */
 	atomic_t ref;			/* submitter + completion */
 	long ret;
 	u64 start_ns;
-	struct work_struct work;	/* runs keel_backing_work() */
+	struct work_struct work;	/* FLUSH, DISCARD, WRITE_ZEROES */
 	struct keel_volume *vol;
 };
 
@@ -123,6 +136,7 @@ int keel_backing_load(struct keel_backing *b, const struct keel_meta *want,
 		      struct netlink_ext_ack *extack);
 void keel_backing_close(struct keel_backing *b);
 void keel_backing_work(struct work_struct *work);
+void keel_submit_work(struct work_struct *work);
 
 /* keel_disk.c */
 int keel_disk_init(void);

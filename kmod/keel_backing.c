@@ -3,11 +3,12 @@
  * keel_backing.c - the local replica: a backing file or block device,
  * its metadata superblock, and the IO issued to it.
  *
- * Every request is handled by keel_backing_work() on keel_io_wq.  READ and
- * WRITE go to the backing store as asynchronous kiocbs whose iov_iter walks
- * the request's own bio_vecs (no bounce copy, no wait for the IO); O_DIRECT
- * when the backing store allows it.  FLUSH, DISCARD and WRITE_ZEROES are
- * synchronous VFS calls.
+ * Requests are handled on keel_io_wq.  READ and WRITE are batched per
+ * hardware queue (keel_submit_work) and go to the backing store as
+ * asynchronous kiocbs whose iov_iter walks the request's own bio_vecs (no
+ * bounce copy, no wait for the IO); O_DIRECT when the backing store allows
+ * it.  FLUSH, DISCARD and WRITE_ZEROES are synchronous VFS calls, one work
+ * item each (keel_backing_work), so they never hold up reads and writes.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -362,7 +363,34 @@ static bool keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
 	return true;
 }
 
-/* Runs every request, on keel_io_wq. */
+/* Submits the reads and writes queued on one hardware queue, in order. */
+void keel_submit_work(struct work_struct *work)
+{
+	struct keel_queue *kq = container_of(work, struct keel_queue, work);
+	struct keel_rq *cmd, *next;
+	struct llist_node *list;
+	struct blk_plug plug;
+	unsigned int noio;
+
+	/* The backing store's allocations must not recurse into our IO. */
+	noio = memalloc_noio_save();
+	while ((list = llist_del_all(&kq->pending))) {
+		list = llist_reverse_order(list);
+		blk_start_plug(&plug);
+		llist_for_each_entry_safe(cmd, next, list, node) {
+			struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+			if (!keel_backing_rw(kq->vol, cmd, rq)) {
+				this_cpu_dec(kq->vol->stats->in_flight);
+				blk_mq_requeue_request(rq, true);
+			}
+		}
+		blk_finish_plug(&plug);
+	}
+	memalloc_noio_restore(noio);
+}
+
+/* FLUSH, DISCARD, WRITE_ZEROES: one synchronous VFS call each. */
 void keel_backing_work(struct work_struct *work)
 {
 	struct keel_rq *cmd = container_of(work, struct keel_rq, work);
@@ -374,17 +402,8 @@ void keel_backing_work(struct work_struct *work)
 	unsigned int noio;
 	int mode, ret;
 
-	/* The backing store's allocations must not recurse into our IO. */
 	noio = memalloc_noio_save();
 	switch (req_op(rq)) {
-	case REQ_OP_READ:
-	case REQ_OP_WRITE:
-		if (!keel_backing_rw(cmd->vol, cmd, rq)) {
-			this_cpu_dec(cmd->vol->stats->in_flight);
-			blk_mq_requeue_request(rq, true);
-		}
-		memalloc_noio_restore(noio);
-		return;
 	case REQ_OP_FLUSH:
 		ret = vfs_fsync(b->file, 0);
 		this_cpu_inc(cmd->vol->stats->backing_syncs);

@@ -3,8 +3,9 @@
  * keel_disk.c - /dev/keelN: the blk-mq disk of an attached volume.
  *
  * One hardware queue per CPU.  queue_rq never touches the backing store
- * itself: it queues the request to keel_io_wq (per CPU, high priority),
- * whose worker submits it.  Submitting from queue_rq would run the backing
+ * itself: reads and writes go on the hardware queue's pending list, whose
+ * worker (on keel_io_wq) submits them in batches; other requests get a
+ * work item each.  Submitting from queue_rq would run the backing
  * file system's IO inside the caller's block plug or bio list (see
  * docs/design-local-io.md).  Completions run in keel_complete_rq().
  */
@@ -28,14 +29,19 @@ static blk_status_t keel_queue_rq(struct blk_mq_hw_ctx *hctx,
 {
 	struct request *rq = bd->rq;
 	struct keel_rq *cmd = blk_mq_rq_to_pdu(rq);
-	struct keel_volume *vol = hctx->queue->queuedata;
+	struct keel_queue *kq = hctx->driver_data;
+	struct keel_volume *vol = kq->vol;
+	bool rw;
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
+		rw = true;
+		break;
 	case REQ_OP_FLUSH:
 	case REQ_OP_DISCARD:
 	case REQ_OP_WRITE_ZEROES:
+		rw = false;
 		break;
 	default:
 		return BLK_STS_NOTSUPP;
@@ -44,7 +50,10 @@ static blk_status_t keel_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->start_ns = ktime_get_ns();
 	blk_mq_start_request(rq);
 	this_cpu_inc(vol->stats->in_flight);
-	queue_work(keel_io_wq, &cmd->work);
+	if (!rw)
+		queue_work(keel_io_wq, &cmd->work);
+	else if (llist_add(&cmd->node, &kq->pending))
+		queue_work(keel_io_wq, &kq->work);
 	return BLK_STS_OK;
 }
 
@@ -122,9 +131,39 @@ static int keel_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	return 0;
 }
 
+static int keel_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
+			  unsigned int hctx_idx)
+{
+	struct keel_queue *kq;
+
+	kq = kzalloc_node(sizeof(*kq), GFP_KERNEL, hctx->numa_node);
+	if (!kq)
+		return -ENOMEM;
+	init_llist_head(&kq->pending);
+	INIT_WORK(&kq->work, keel_submit_work);
+	kq->vol = data;
+	hctx->driver_data = kq;
+	keel_obj_get();
+	return 0;
+}
+
+static void keel_exit_hctx(struct blk_mq_hw_ctx *hctx, unsigned int hctx_idx)
+{
+	struct keel_queue *kq = hctx->driver_data;
+
+	/* The queue is drained; the worker may still be finishing a pass. */
+	flush_work(&kq->work);
+	WARN_ON_ONCE(!llist_empty(&kq->pending));
+	kfree(kq);
+	hctx->driver_data = NULL;
+	keel_obj_put();
+}
+
 static const struct blk_mq_ops keel_mq_ops = {
 	.queue_rq	= keel_queue_rq,
 	.complete	= keel_complete_rq,
+	.init_hctx	= keel_init_hctx,
+	.exit_hctx	= keel_exit_hctx,
 	.init_request	= keel_init_request,
 };
 

@@ -23,7 +23,7 @@ static int __init keel_init(void)
 	keel_wq = alloc_workqueue("keel", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	if (!keel_wq)
 		return -ENOMEM;
-	keel_io_wq = alloc_workqueue("keel_io", WQ_MEM_RECLAIM | WQ_HIGHPRI, 0);
+	keel_io_wq = alloc_workqueue("keel_io", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	if (!keel_io_wq) {
 		ret = -ENOMEM;
 		goto err_destroy_wq;
