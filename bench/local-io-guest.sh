@@ -7,6 +7,7 @@
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
 RUNS=${BENCH_RUNS:-3}
+[ -f /run/keel-vm/out/bench-env ] && . /run/keel-vm/out/bench-env
 SECS=${BENCH_SECONDS:-15}
 pool_setup xfs 3G
 id=$(vol_create bench 1G --block-size 4096)

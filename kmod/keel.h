@@ -41,8 +41,9 @@ static inline void keel_obj_put(void) { atomic_long_dec(&keel_objects); }
 extern struct mutex keel_lock;
 /* Delivers events (unbound). */
 extern struct workqueue_struct *keel_wq;
-/* Submits requests to the backing store (unbound; see design doc). */
+/* Submit requests to the backing store (both unbound; see design doc). */
 extern struct workqueue_struct *keel_io_wq;
+extern struct workqueue_struct *keel_io_fast_wq;
 
 struct keel_stats {
 	u64 reads;
@@ -99,7 +100,9 @@ struct keel_volume {
  */
 struct keel_queue {
 	struct llist_head pending;
-	struct work_struct work;
+	struct work_struct work;	/* on keel_io_wq: bursts */
+	struct work_struct work_fast;	/* on keel_io_fast_wq: a lone request */
+	atomic_t in_flight;		/* dispatched reads and writes */
 	struct keel_volume *vol;
 };
 
@@ -137,6 +140,7 @@ int keel_backing_load(struct keel_backing *b, const struct keel_meta *want,
 void keel_backing_close(struct keel_backing *b);
 void keel_backing_work(struct work_struct *work);
 void keel_submit_work(struct work_struct *work);
+void keel_submit_fast_work(struct work_struct *work);
 
 /* keel_disk.c */
 int keel_disk_init(void);

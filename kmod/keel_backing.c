@@ -364,9 +364,8 @@ static bool keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
 }
 
 /* Submits the reads and writes queued on one hardware queue, in order. */
-void keel_submit_work(struct work_struct *work)
+static void keel_submit_pending(struct keel_queue *kq)
 {
-	struct keel_queue *kq = container_of(work, struct keel_queue, work);
 	struct keel_rq *cmd, *next;
 	struct llist_node *list;
 	struct blk_plug plug;
@@ -382,12 +381,23 @@ void keel_submit_work(struct work_struct *work)
 
 			if (!keel_backing_rw(kq->vol, cmd, rq)) {
 				this_cpu_dec(kq->vol->stats->in_flight);
+				atomic_dec(&kq->in_flight);
 				blk_mq_requeue_request(rq, true);
 			}
 		}
 		blk_finish_plug(&plug);
 	}
 	memalloc_noio_restore(noio);
+}
+
+void keel_submit_work(struct work_struct *work)
+{
+	keel_submit_pending(container_of(work, struct keel_queue, work));
+}
+
+void keel_submit_fast_work(struct work_struct *work)
+{
+	keel_submit_pending(container_of(work, struct keel_queue, work_fast));
 }
 
 /* FLUSH, DISCARD, WRITE_ZEROES: one synchronous VFS call each. */

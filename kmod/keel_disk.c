@@ -50,10 +50,22 @@ static blk_status_t keel_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->start_ns = ktime_get_ns();
 	blk_mq_start_request(rq);
 	this_cpu_inc(vol->stats->in_flight);
-	if (!rw)
+	if (!rw) {
 		queue_work(keel_io_wq, &cmd->work);
-	else if (llist_add(&cmd->node, &kq->pending))
+		return BLK_STS_OK;
+	}
+	/*
+	 * A lone request goes to the high-priority worker, which runs at
+	 * once (latency); under load the normal one lets requests batch up
+	 * (throughput).  Both drain the same list; in-flight requests carry
+	 * no ordering, so two concurrent drains are harmless.
+	 */
+	if (atomic_inc_return(&kq->in_flight) <= 1) {
+		llist_add(&cmd->node, &kq->pending);
+		queue_work(keel_io_fast_wq, &kq->work_fast);
+	} else if (llist_add(&cmd->node, &kq->pending)) {
 		queue_work(keel_io_wq, &kq->work);
+	}
 	return BLK_STS_OK;
 }
 
@@ -108,6 +120,11 @@ static void keel_complete_rq(struct request *rq)
 	us = div_u64(ktime_get_ns() - cmd->start_ns, NSEC_PER_USEC);
 	this_cpu_inc(s->latency[keel_lat_bucket(us)]);
 	this_cpu_dec(s->in_flight);
+	if (req_op(rq) == REQ_OP_READ || req_op(rq) == REQ_OP_WRITE) {
+		struct keel_queue *kq = rq->mq_hctx->driver_data;
+
+		atomic_dec(&kq->in_flight);
+	}
 
 	if (st != BLK_STS_OK) {
 		this_cpu_inc(s->errors);
@@ -141,6 +158,8 @@ static int keel_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
 		return -ENOMEM;
 	init_llist_head(&kq->pending);
 	INIT_WORK(&kq->work, keel_submit_work);
+	INIT_WORK(&kq->work_fast, keel_submit_fast_work);
+	atomic_set(&kq->in_flight, 0);
 	kq->vol = data;
 	hctx->driver_data = kq;
 	keel_obj_get();
@@ -153,6 +172,7 @@ static void keel_exit_hctx(struct blk_mq_hw_ctx *hctx, unsigned int hctx_idx)
 
 	/* The queue is drained; the worker may still be finishing a pass. */
 	flush_work(&kq->work);
+	flush_work(&kq->work_fast);
 	WARN_ON_ONCE(!llist_empty(&kq->pending));
 	kfree(kq);
 	hctx->driver_data = NULL;

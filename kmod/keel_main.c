@@ -15,6 +15,7 @@
 
 struct workqueue_struct *keel_wq;
 struct workqueue_struct *keel_io_wq;
+struct workqueue_struct *keel_io_fast_wq;
 
 static int __init keel_init(void)
 {
@@ -28,11 +29,17 @@ static int __init keel_init(void)
 		ret = -ENOMEM;
 		goto err_destroy_wq;
 	}
+	keel_io_fast_wq = alloc_workqueue("keel_io_fast", WQ_MEM_RECLAIM |
+					  WQ_HIGHPRI, 0);
+	if (!keel_io_fast_wq) {
+		ret = -ENOMEM;
+		goto err_destroy_io_wq;
+	}
 
 	ret = keel_disk_init();
 	if (ret) {
 		pr_err("cannot register the block major: %d\n", ret);
-		goto err_destroy_io_wq;
+		goto err_destroy_io_fast_wq;
 	}
 
 	ret = keel_netlink_init();
@@ -46,6 +53,8 @@ static int __init keel_init(void)
 
 err_disk_exit:
 	keel_disk_exit();
+err_destroy_io_fast_wq:
+	destroy_workqueue(keel_io_fast_wq);
 err_destroy_io_wq:
 	destroy_workqueue(keel_io_wq);
 err_destroy_wq:
@@ -60,6 +69,7 @@ static void __exit keel_exit(void)
 	keel_netlink_exit();
 	keel_events_exit();
 	keel_disk_exit();
+	destroy_workqueue(keel_io_fast_wq);
 	destroy_workqueue(keel_io_wq);
 	destroy_workqueue(keel_wq);
 	leaked = atomic_long_read(&keel_objects);
