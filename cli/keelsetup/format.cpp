@@ -63,23 +63,6 @@ std::vector<std::string> FeatureNames(uint64_t mask) {
                                    {KEEL_FEATURE_FLUSH_FUA, "flush-fua"}});
 }
 
-std::string EventTypeName(uint32_t type) {
-  switch (type) {
-    case KEEL_EVENT_VOLUME_CREATED:
-      return "volume-created";
-    case KEEL_EVENT_VOLUME_DELETED:
-      return "volume-deleted";
-    case KEEL_EVENT_VOLUME_ATTACHED:
-      return "volume-attached";
-    case KEEL_EVENT_VOLUME_DETACHED:
-      return "volume-detached";
-    case KEEL_EVENT_IO_ERROR:
-      return "io-error";
-    default:
-      return "event-" + std::to_string(type);
-  }
-}
-
 std::string DevicePath(const VolumeStatus& v) {
   return v.device_name.empty() ? "" : "/dev/" + v.device_name;
 }

@@ -24,8 +24,6 @@ std::vector<std::string> StateWords(uint32_t mask);
 std::string StateText(uint32_t mask);
 // KEEL_FEATURE_* bits: "events", "volumes", "discard", "flush-fua", "bitN".
 std::vector<std::string> FeatureNames(uint64_t mask);
-// enum keel_event_type: "volume-created", ..., "io-error"; else "event-N".
-std::string EventTypeName(uint32_t type);
 // "/dev/keel3", or "" when the volume is detached.
 std::string DevicePath(const VolumeStatus& v);
 // "EIO (Input/output error)"-style name of a positive errno: "EIO".

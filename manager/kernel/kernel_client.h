@@ -107,4 +107,8 @@ class KernelEventSource {
   virtual Result<std::optional<KernelEvent>> Next(std::chrono::milliseconds timeout) = 0;
 };
 
+// enum keel_event_type as a word: "volume-created", ..., "io-error";
+// a type this build does not know is "event-N".
+std::string EventTypeName(uint32_t type);
+
 }  // namespace keel

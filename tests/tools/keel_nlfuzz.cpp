@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "manager/common/uuid.h"
+#include "manager/kernel/kernel_client.h"
 #include "tests/tools/nlmsg_builder.h"
 
 namespace keel::nlfuzz {
@@ -1127,23 +1128,6 @@ void Worker::Run() {
 // ---------------------------------------------------------------------------
 // Events: a listener keeps the module's multicast path busy and checks it.
 
-std::string EventName(uint32_t type) {
-  switch (type) {
-    case KEEL_EVENT_VOLUME_CREATED:
-      return "volume-created";
-    case KEEL_EVENT_VOLUME_DELETED:
-      return "volume-deleted";
-    case KEEL_EVENT_VOLUME_ATTACHED:
-      return "volume-attached";
-    case KEEL_EVENT_VOLUME_DETACHED:
-      return "volume-detached";
-    case KEEL_EVENT_IO_ERROR:
-      return "io-error";
-    default:
-      return "event-" + std::to_string(type);
-  }
-}
-
 struct EventStats {
   std::map<std::string, uint64_t> by_type;
   uint64_t lost = 0;
@@ -1195,7 +1179,7 @@ void ListenEvents(uint16_t family, int group, std::atomic<bool>* stop, EventStat
           memcpy(&type, payload + off + NLA_HDRLEN, 4);
         off += NLA_ALIGN(a.nla_len);
       }
-      ++stats->by_type[EventName(type)];
+      ++stats->by_type[EventTypeName(type)];
     }
   }
 }

@@ -21,6 +21,18 @@ write_tree() { # DIR
 }
 sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum; find . | sort) ; }
 
+# check_fs FS DEV WHEN: fsck is clean and the files are the ones written.
+check_fs() {
+	case $1 in
+	ext4) fsck.ext4 -f -n "$2" ;;
+	xfs) xfs_repair -n "$2" ;;
+	esac
+	mount "$2" /mnt/vol
+	sums /mnt/vol > /tmp/sums.now
+	umount /mnt/vol
+	cmp /tmp/sums.before /tmp/sums.now || fail "$1: files differ $3"
+}
+
 uuid=$(cat /proc/sys/kernel/random/uuid)
 for fs in ext4 xfs; do
 	echo "== $fs"
@@ -38,28 +50,14 @@ for fs in ext4 xfs; do
 
 	"$KEELSETUP" detach "$id"
 	dev=$("$KEELSETUP" attach "$id")
-	case $fs in
-	ext4) fsck.ext4 -f -n "$dev" ;;
-	xfs) xfs_repair -n "$dev" ;;
-	esac
-	mount "$dev" /mnt/vol
-	sums /mnt/vol > /tmp/sums.after
-	umount /mnt/vol
-	cmp /tmp/sums.before /tmp/sums.after || fail "$fs: files differ after re-attach"
+	check_fs "$fs" "$dev" "after re-attach"
 
 	# Delete the kernel object, create it again over the same backing file.
 	"$KEELSETUP" delete --force "$id"
 	out=$("$KEELSETUP" create --backing "$POOL/fs-$fs.img" --size 512M --uuid "$uuid" --block-size 4096 --json)
 	id=$(json_get id <<< "$out")
 	dev=$("$KEELSETUP" attach "$id")
-	case $fs in
-	ext4) fsck.ext4 -f -n "$dev" ;;
-	xfs) xfs_repair -n "$dev" ;;
-	esac
-	mount "$dev" /mnt/vol
-	sums /mnt/vol > /tmp/sums.recreated
-	umount /mnt/vol
-	cmp /tmp/sums.before /tmp/sums.recreated || fail "$fs: files differ after re-create"
+	check_fs "$fs" "$dev" "after re-create"
 	"$KEELSETUP" delete --force "$id"
 	uuid=$(cat /proc/sys/kernel/random/uuid)
 done
