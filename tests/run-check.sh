@@ -52,6 +52,11 @@ done
 grep -q "tests passed" "$ctest_log" || { result FAIL unit/ctest "ctest did not finish"; tail -30 "$ctest_log"; }
 grep -q "Failed\|Exception\|Timeout" "$ctest_log" && sed -n '/The following tests FAILED/,$p' "$ctest_log"
 
+if [ -x tests/fuzz/run.sh ]; then
+	section "fuzz (bounded)"
+	tests/fuzz/run.sh -r "$results"
+fi
+
 section "dkms"
 for k in $kernels; do
 	log=$root/build/check/dkms-$k.log
@@ -63,7 +68,9 @@ for k in $kernels; do
 done
 
 section "VM suite"
-suites=$(ls tests/vm/basic/*.sh tests/vm/io/*.sh)
+# Every suite directory that exists: basic, io, keeld (the daemon),
+# repl (in-kernel replication).
+suites=$(ls tests/vm/basic/*.sh tests/vm/io/*.sh tests/vm/keeld/*.sh tests/vm/repl/*.sh 2>/dev/null)
 for k in $kernels; do
 	tests/vm/vm-run -q -k "$k" -r "$results" $suites
 done
