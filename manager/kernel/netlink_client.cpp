@@ -22,10 +22,47 @@ namespace keel {
 namespace {
 
 const char* const kAttrNames[] = {
-    "UNSPEC",       "PAD",          "VERSION",   "API_VERSION", "FEATURES",    "KERNEL_RELEASE",
-    "OBJECTS",      "VOLUME_COUNT", "VOLUME_ID", "UUID",        "SIZE",        "BLOCK_SIZE",
-    "BACKING_PATH", "FLAGS",        "STATE",     "EPOCH",       "DATA_OFFSET", "DEVICE_NAME",
-    "DEVICE_MAJOR", "DEVICE_MINOR", "STATS",     "EVENT_TYPE",  "ERRNO",       "SECTOR",
+    "UNSPEC",
+    "PAD",
+    "VERSION",
+    "API_VERSION",
+    "FEATURES",
+    "KERNEL_RELEASE",
+    "OBJECTS",
+    "VOLUME_COUNT",
+    "VOLUME_ID",
+    "UUID",
+    "SIZE",
+    "BLOCK_SIZE",
+    "BACKING_PATH",
+    "FLAGS",
+    "STATE",
+    "EPOCH",
+    "DATA_OFFSET",
+    "DEVICE_NAME",
+    "DEVICE_MAJOR",
+    "DEVICE_MINOR",
+    "STATS",
+    "EVENT_TYPE",
+    "ERRNO",
+    "SECTOR",
+    "SECRET",
+    "FREEZE_POLICY",
+    "FREEZE_TIMEOUT_MS",
+    "PEER_TIMEOUT_MS",
+    "RESYNC_RATE",
+    "DATA_DIGEST",
+    "ADDR",
+    "PORT",
+    "PEER_SLOT",
+    "PEER_NAME",
+    "PEER_SYNC",
+    "PEERS",
+    "PEER",
+    "TARGET",
+    "SYNC_PERCENT",
+    "MESSAGE",
+    "GRANULARITY",
 };
 static_assert(sizeof(kAttrNames) / sizeof(kAttrNames[0]) == KEEL_ATTR_MAX + 1,
               "every KEEL_ATTR_* needs a name here");
@@ -63,6 +100,23 @@ const nla_policy* ReplyPolicy() {
     p[KEEL_ATTR_EVENT_TYPE] = Fixed(NLA_U32, 4);
     p[KEEL_ATTR_ERRNO] = Fixed(NLA_U32, 4);  // s32; libnl does not check NLA_S32
     p[KEEL_ATTR_SECTOR] = Fixed(NLA_U64, 8);
+    p[KEEL_ATTR_SECRET] = {NLA_UNSPEC, KEEL_SECRET_MIN, KEEL_SECRET_MAX};
+    p[KEEL_ATTR_FREEZE_POLICY] = Fixed(NLA_U32, 4);
+    p[KEEL_ATTR_FREEZE_TIMEOUT_MS] = Fixed(NLA_U32, 4);
+    p[KEEL_ATTR_PEER_TIMEOUT_MS] = Fixed(NLA_U32, 4);
+    p[KEEL_ATTR_RESYNC_RATE] = Fixed(NLA_U64, 8);
+    p[KEEL_ATTR_DATA_DIGEST] = Fixed(NLA_U8, 1);
+    p[KEEL_ATTR_ADDR] = {NLA_UNSPEC, 4, 16};
+    p[KEEL_ATTR_PORT] = Fixed(NLA_U16, 2);
+    p[KEEL_ATTR_PEER_SLOT] = Fixed(NLA_U32, 4);
+    p[KEEL_ATTR_PEER_NAME] = {NLA_STRING, 0, KEEL_STRING_MAX};
+    p[KEEL_ATTR_PEER_SYNC] = Fixed(NLA_U32, 4);
+    p[KEEL_ATTR_PEERS] = {NLA_NESTED, 0, 0};
+    p[KEEL_ATTR_PEER] = {NLA_NESTED, 0, 0};
+    p[KEEL_ATTR_TARGET] = {NLA_NESTED, 0, 0};
+    p[KEEL_ATTR_SYNC_PERCENT] = Fixed(NLA_U32, 4);
+    p[KEEL_ATTR_MESSAGE] = {NLA_STRING, 0, 0};  // for people: any length
+    p[KEEL_ATTR_GRANULARITY] = Fixed(NLA_U32, 4);
     return p;
   }();
   return policy;
@@ -73,6 +127,44 @@ const nla_policy* StatsPolicy() {
     static nla_policy p[KEEL_STAT_MAX + 1] = {};
     for (int i = KEEL_STAT_READS; i <= KEEL_STAT_BACKING_SYNCS; ++i) p[i] = Fixed(NLA_U64, 8);
     p[KEEL_STAT_LATENCY_US] = Fixed(NLA_UNSPEC, KEEL_LAT_BUCKETS * sizeof(uint64_t));
+    return p;
+  }();
+  return policy;
+}
+
+const nla_policy* PeerPolicy() {
+  static const auto* policy = [] {
+    static nla_policy p[KEEL_PEER_MAX + 1] = {};
+    p[KEEL_PEER_SLOT] = Fixed(NLA_U32, 4);
+    p[KEEL_PEER_NAME] = {NLA_STRING, 0, 0};
+    p[KEEL_PEER_ADDR] = {NLA_UNSPEC, 4, 16};
+    p[KEEL_PEER_PORT] = Fixed(NLA_U16, 2);
+    p[KEEL_PEER_STATE] = Fixed(NLA_U32, 4);
+    p[KEEL_PEER_IN_SYNC] = Fixed(NLA_U8, 1);
+    p[KEEL_PEER_CONNECTED] = Fixed(NLA_U8, 1);
+    p[KEEL_PEER_SYNC_PERCENT] = Fixed(NLA_U32, 4);
+    for (int i :
+         {KEEL_PEER_DIRTY_BYTES, KEEL_PEER_BYTES_SENT, KEEL_PEER_BYTES_ACKED,
+          KEEL_PEER_RESYNC_BYTES, KEEL_PEER_RESYNC_RATE, KEEL_PEER_EPOCH, KEEL_PEER_CONNECTS})
+      p[i] = Fixed(NLA_U64, 8);
+    p[KEEL_PEER_ERRNO] = Fixed(NLA_U32, 4);  // s32
+    p[KEEL_PEER_MESSAGE] = {NLA_STRING, 0, 0};
+    return p;
+  }();
+  return policy;
+}
+
+const nla_policy* TargetPolicy() {
+  static const auto* policy = [] {
+    static nla_policy p[KEEL_TARGET_MAX + 1] = {};
+    p[KEEL_TARGET_ADDR] = {NLA_UNSPEC, 4, 16};
+    p[KEEL_TARGET_PORT] = Fixed(NLA_U16, 2);
+    p[KEEL_TARGET_CONNECTED] = Fixed(NLA_U8, 1);
+    p[KEEL_TARGET_ACCEPTED] = Fixed(NLA_U64, 8);
+    p[KEEL_TARGET_REFUSED] = Fixed(NLA_U64, 8);
+    p[KEEL_TARGET_ERRNO] = Fixed(NLA_U32, 4);  // s32
+    p[KEEL_TARGET_MESSAGE] = {NLA_STRING, 0, 0};
+    p[KEEL_TARGET_BYTES_WRITTEN] = Fixed(NLA_U64, 8);
     return p;
   }();
   return policy;
@@ -242,10 +334,11 @@ Result<ModuleInfo> ModuleInfoFromAttrs(const NetlinkKernelClient::Attrs& a) {
 }
 
 Result<VolumeStatus> VolumeStatusFromAttrs(const NetlinkKernelClient::Attrs& a) {
-  Status s = Require(a,
-                     {KEEL_ATTR_VOLUME_ID, KEEL_ATTR_UUID, KEEL_ATTR_SIZE, KEEL_ATTR_BLOCK_SIZE,
-                      KEEL_ATTR_BACKING_PATH, KEEL_ATTR_STATE},
-                     "a volume status");
+  // BACKING_PATH is absent for diskless volumes.
+  Status s = Require(
+      a,
+      {KEEL_ATTR_VOLUME_ID, KEEL_ATTR_UUID, KEEL_ATTR_SIZE, KEEL_ATTR_BLOCK_SIZE, KEEL_ATTR_STATE},
+      "a volume status");
   if (!s.ok()) return s;
   VolumeStatus v;
   v.id = nla_get_u32(a[KEEL_ATTR_VOLUME_ID]);
@@ -254,7 +347,7 @@ Result<VolumeStatus> VolumeStatusFromAttrs(const NetlinkKernelClient::Attrs& a) 
   v.uuid = Uuid(bytes);
   v.size = nla_get_u64(a[KEEL_ATTR_SIZE]);
   v.block_size = nla_get_u32(a[KEEL_ATTR_BLOCK_SIZE]);
-  v.backing_path = nla_get_string(a[KEEL_ATTR_BACKING_PATH]);
+  if (a[KEEL_ATTR_BACKING_PATH]) v.backing_path = nla_get_string(a[KEEL_ATTR_BACKING_PATH]);
   v.state = nla_get_u32(a[KEEL_ATTR_STATE]);
   if (a[KEEL_ATTR_EPOCH]) v.epoch = nla_get_u64(a[KEEL_ATTR_EPOCH]);
   if (a[KEEL_ATTR_DATA_OFFSET]) v.data_offset = nla_get_u64(a[KEEL_ATTR_DATA_OFFSET]);
@@ -284,7 +377,79 @@ Result<VolumeStatus> VolumeStatusFromAttrs(const NetlinkKernelClient::Attrs& a) 
         st.latency_us[i] = GetLe64(p + i * sizeof(uint64_t));
     }
   }
+  if (a[KEEL_ATTR_FREEZE_POLICY]) v.freeze_policy = nla_get_u32(a[KEEL_ATTR_FREEZE_POLICY]);
+  if (a[KEEL_ATTR_FREEZE_TIMEOUT_MS])
+    v.freeze_timeout_ms = nla_get_u32(a[KEEL_ATTR_FREEZE_TIMEOUT_MS]);
+  if (a[KEEL_ATTR_PEER_TIMEOUT_MS]) v.peer_timeout_ms = nla_get_u32(a[KEEL_ATTR_PEER_TIMEOUT_MS]);
+  if (a[KEEL_ATTR_RESYNC_RATE]) v.resync_rate = nla_get_u64(a[KEEL_ATTR_RESYNC_RATE]);
+  if (a[KEEL_ATTR_DATA_DIGEST]) v.data_digest = nla_get_u8(a[KEEL_ATTR_DATA_DIGEST]) != 0;
+  if (a[KEEL_ATTR_GRANULARITY]) v.granularity = nla_get_u32(a[KEEL_ATTR_GRANULARITY]);
+  if (a[KEEL_ATTR_PEERS]) {
+    nlattr* peer;
+    int rem;
+    nla_for_each_nested(peer, a[KEEL_ATTR_PEERS], rem) {
+      if (nla_type(peer) != KEEL_ATTR_PEER) continue;  // tolerate what we do not know
+      auto p = PeerStatusFromAttr(peer);
+      if (!p.ok()) return p.status();
+      v.peers.push_back(std::move(p).value());
+    }
+  }
+  if (a[KEEL_ATTR_TARGET]) {
+    auto t = TargetStatusFromAttr(a[KEEL_ATTR_TARGET]);
+    if (!t.ok()) return t.status();
+    v.target = std::move(t).value();
+  }
   return v;
+}
+
+Result<PeerStatus> PeerStatusFromAttr(nlattr* nested) {
+  nlattr* tb[KEEL_PEER_MAX + 1] = {};
+  int err = nla_parse_nested(tb, KEEL_PEER_MAX, nested, PeerPolicy());
+  if (err < 0) return Malformed(std::string("KEEL_ATTR_PEER: ") + nl_geterror(err));
+  if (!tb[KEEL_PEER_SLOT]) return Malformed("KEEL_ATTR_PEER lacks KEEL_PEER_SLOT");
+  PeerStatus p;
+  auto u64 = [&](int attr) -> uint64_t { return tb[attr] ? nla_get_u64(tb[attr]) : 0; };
+  p.slot = nla_get_u32(tb[KEEL_PEER_SLOT]);
+  if (tb[KEEL_PEER_NAME]) p.name = nla_get_string(tb[KEEL_PEER_NAME]);
+  if (tb[KEEL_PEER_ADDR]) {
+    p.addr = FormatAddress(static_cast<const uint8_t*>(nla_data(tb[KEEL_PEER_ADDR])),
+                           nla_len(tb[KEEL_PEER_ADDR]));
+  }
+  if (tb[KEEL_PEER_PORT]) p.port = nla_get_u16(tb[KEEL_PEER_PORT]);
+  if (tb[KEEL_PEER_STATE]) p.state = nla_get_u32(tb[KEEL_PEER_STATE]);
+  if (tb[KEEL_PEER_IN_SYNC]) p.in_sync = nla_get_u8(tb[KEEL_PEER_IN_SYNC]) != 0;
+  if (tb[KEEL_PEER_CONNECTED]) p.connected = nla_get_u8(tb[KEEL_PEER_CONNECTED]) != 0;
+  if (tb[KEEL_PEER_SYNC_PERCENT]) p.sync_percent = nla_get_u32(tb[KEEL_PEER_SYNC_PERCENT]);
+  p.dirty_bytes = u64(KEEL_PEER_DIRTY_BYTES);
+  p.bytes_sent = u64(KEEL_PEER_BYTES_SENT);
+  p.bytes_acked = u64(KEEL_PEER_BYTES_ACKED);
+  p.resync_bytes = u64(KEEL_PEER_RESYNC_BYTES);
+  p.resync_rate = u64(KEEL_PEER_RESYNC_RATE);
+  if (tb[KEEL_PEER_EPOCH]) p.epoch = nla_get_u64(tb[KEEL_PEER_EPOCH]);
+  if (tb[KEEL_PEER_ERRNO]) p.error = nla_get_s32(tb[KEEL_PEER_ERRNO]);
+  if (tb[KEEL_PEER_MESSAGE]) p.message = nla_get_string(tb[KEEL_PEER_MESSAGE]);
+  p.connects = u64(KEEL_PEER_CONNECTS);
+  return p;
+}
+
+Result<TargetStatus> TargetStatusFromAttr(nlattr* nested) {
+  nlattr* tb[KEEL_TARGET_MAX + 1] = {};
+  int err = nla_parse_nested(tb, KEEL_TARGET_MAX, nested, TargetPolicy());
+  if (err < 0) return Malformed(std::string("KEEL_ATTR_TARGET: ") + nl_geterror(err));
+  TargetStatus t;
+  auto u64 = [&](int attr) -> uint64_t { return tb[attr] ? nla_get_u64(tb[attr]) : 0; };
+  if (tb[KEEL_TARGET_ADDR]) {
+    t.addr = FormatAddress(static_cast<const uint8_t*>(nla_data(tb[KEEL_TARGET_ADDR])),
+                           nla_len(tb[KEEL_TARGET_ADDR]));
+  }
+  if (tb[KEEL_TARGET_PORT]) t.port = nla_get_u16(tb[KEEL_TARGET_PORT]);
+  if (tb[KEEL_TARGET_CONNECTED]) t.connected = nla_get_u8(tb[KEEL_TARGET_CONNECTED]) != 0;
+  t.accepted = u64(KEEL_TARGET_ACCEPTED);
+  t.refused = u64(KEEL_TARGET_REFUSED);
+  if (tb[KEEL_TARGET_ERRNO]) t.error = nla_get_s32(tb[KEEL_TARGET_ERRNO]);
+  if (tb[KEEL_TARGET_MESSAGE]) t.message = nla_get_string(tb[KEEL_TARGET_MESSAGE]);
+  t.bytes_written = u64(KEEL_TARGET_BYTES_WRITTEN);
+  return t;
 }
 
 Result<KernelEvent> KernelEventFromAttrs(const NetlinkKernelClient::Attrs& a) {
@@ -300,7 +465,114 @@ Result<KernelEvent> KernelEventFromAttrs(const NetlinkKernelClient::Attrs& a) {
   }
   if (a[KEEL_ATTR_ERRNO]) ev.error = nla_get_s32(a[KEEL_ATTR_ERRNO]);
   if (a[KEEL_ATTR_SECTOR]) ev.sector = nla_get_u64(a[KEEL_ATTR_SECTOR]);
+  if (a[KEEL_ATTR_PEER_SLOT]) ev.peer_slot = nla_get_u32(a[KEEL_ATTR_PEER_SLOT]);
+  if (a[KEEL_ATTR_SYNC_PERCENT]) ev.sync_percent = nla_get_u32(a[KEEL_ATTR_SYNC_PERCENT]);
+  if (a[KEEL_ATTR_MESSAGE]) ev.message = nla_get_string(a[KEEL_ATTR_MESSAGE]);
+  if (a[KEEL_ATTR_EPOCH]) ev.epoch = nla_get_u64(a[KEEL_ATTR_EPOCH]);
   return ev;
+}
+
+namespace {
+
+Status PutFailed(int err) {
+  return Status::Error(EINVAL, std::string("request too large: ") + nl_geterror(err));
+}
+
+// Puts KEEL_ATTR_ADDR and KEEL_ATTR_PORT.
+int PutAddress(nl_msg* m, const std::vector<uint8_t>& addr, uint16_t port) {
+  int err = nla_put(m, KEEL_ATTR_ADDR, static_cast<int>(addr.size()), addr.data());
+  if (!err) err = nla_put_u16(m, KEEL_ATTR_PORT, port);
+  return err;
+}
+
+Status CheckSlot(uint32_t slot) {
+  if (slot >= KEEL_META_MAX_PEERS)
+    return Status::Error(EINVAL, "invalid peer slot " + std::to_string(slot) + ": must be 0-" +
+                                     std::to_string(KEEL_META_MAX_PEERS - 1));
+  return Status();
+}
+
+}  // namespace
+
+Status BuildCreateVolume(nl_msg* m, const CreateVolumeRequest& req) {
+  if (!req.diskless && req.backing_path.empty())
+    return Status::Error(EINVAL, "a volume with a local replica needs a backing path");
+  int err = nla_put(m, KEEL_ATTR_UUID, Uuid::kSize, req.uuid.bytes().data());
+  if (!err) err = nla_put_u64(m, KEEL_ATTR_SIZE, req.size);
+  if (!err && !req.diskless)
+    err = nla_put_string(m, KEEL_ATTR_BACKING_PATH, req.backing_path.c_str());
+  if (!err && req.block_size) err = nla_put_u32(m, KEEL_ATTR_BLOCK_SIZE, req.block_size);
+  if (!err && req.id) err = nla_put_u32(m, KEEL_ATTR_VOLUME_ID, *req.id);
+  uint32_t flags = (req.force_format ? KEEL_CREATE_F_FORCE_FORMAT : 0) |
+                   (req.diskless ? KEEL_CREATE_F_DISKLESS : 0);
+  if (!err && flags) err = nla_put_u32(m, KEEL_ATTR_FLAGS, flags);
+  if (!err && req.granularity) err = nla_put_u32(m, KEEL_ATTR_GRANULARITY, *req.granularity);
+  if (err < 0) return PutFailed(err);
+  return Status();
+}
+
+Status BuildSetVolume(nl_msg* m, uint32_t id, const SetVolumeRequest& req) {
+  if (req.secret &&
+      (req.secret->size() < KEEL_SECRET_MIN || req.secret->size() > KEEL_SECRET_MAX)) {
+    return Status::Error(EINVAL, "the secret has " + std::to_string(req.secret->size()) +
+                                     " bytes: it needs " + std::to_string(KEEL_SECRET_MIN) +
+                                     " to " + std::to_string(KEEL_SECRET_MAX));
+  }
+  if (req.freeze_policy && *req.freeze_policy != KEEL_FREEZE_HOLD &&
+      *req.freeze_policy != KEEL_FREEZE_FAIL)
+    return Status::Error(EINVAL, "invalid freeze policy " + std::to_string(*req.freeze_policy));
+  int err = nla_put_u32(m, KEEL_ATTR_VOLUME_ID, id);
+  if (!err && req.epoch) err = nla_put_u64(m, KEEL_ATTR_EPOCH, *req.epoch);
+  if (!err && req.secret)
+    err = nla_put(m, KEEL_ATTR_SECRET, static_cast<int>(req.secret->size()), req.secret->data());
+  if (!err && req.freeze_policy) err = nla_put_u32(m, KEEL_ATTR_FREEZE_POLICY, *req.freeze_policy);
+  if (!err && req.freeze_timeout_ms)
+    err = nla_put_u32(m, KEEL_ATTR_FREEZE_TIMEOUT_MS, *req.freeze_timeout_ms);
+  if (!err && req.peer_timeout_ms)
+    err = nla_put_u32(m, KEEL_ATTR_PEER_TIMEOUT_MS, *req.peer_timeout_ms);
+  if (!err && req.resync_rate) err = nla_put_u64(m, KEEL_ATTR_RESYNC_RATE, *req.resync_rate);
+  if (!err && req.data_digest) err = nla_put_u8(m, KEEL_ATTR_DATA_DIGEST, *req.data_digest ? 1 : 0);
+  if (err < 0) return PutFailed(err);
+  return Status();
+}
+
+Status BuildListenStart(nl_msg* m, uint32_t id, const std::string& addr, uint16_t port) {
+  auto bytes = ParseAddress(addr);
+  if (!bytes.ok()) return bytes.status();
+  if (port == 0) return Status::Error(EINVAL, "invalid port 0");
+  int err = nla_put_u32(m, KEEL_ATTR_VOLUME_ID, id);
+  if (!err) err = PutAddress(m, *bytes, port);
+  if (err < 0) return PutFailed(err);
+  return Status();
+}
+
+Status BuildPeerAdd(nl_msg* m, uint32_t id, uint32_t slot, const std::string& addr, uint16_t port,
+                    const std::string& name, PeerSync sync) {
+  Status s = CheckSlot(slot);
+  if (!s.ok()) return s;
+  auto bytes = ParseAddress(addr);
+  if (!bytes.ok()) return bytes.status();
+  if (port == 0) return Status::Error(EINVAL, "invalid port 0");
+  if (name.size() >= KEEL_STRING_MAX)
+    return Status::Error(EINVAL, "peer name '" + name + "' is longer than " +
+                                     std::to_string(KEEL_STRING_MAX - 1) + " bytes");
+  int err = nla_put_u32(m, KEEL_ATTR_VOLUME_ID, id);
+  if (!err) err = nla_put_u32(m, KEEL_ATTR_PEER_SLOT, slot);
+  if (!err) err = PutAddress(m, *bytes, port);
+  if (!err && !name.empty()) err = nla_put_string(m, KEEL_ATTR_PEER_NAME, name.c_str());
+  if (!err) err = nla_put_u32(m, KEEL_ATTR_PEER_SYNC, static_cast<uint32_t>(sync));
+  if (err < 0) return PutFailed(err);
+  return Status();
+}
+
+Status BuildPeerSlot(nl_msg* m, uint32_t id, uint32_t slot, std::optional<uint64_t> epoch) {
+  Status s = CheckSlot(slot);
+  if (!s.ok()) return s;
+  int err = nla_put_u32(m, KEEL_ATTR_VOLUME_ID, id);
+  if (!err) err = nla_put_u32(m, KEEL_ATTR_PEER_SLOT, slot);
+  if (!err && epoch) err = nla_put_u64(m, KEEL_ATTR_EPOCH, *epoch);
+  if (err < 0) return PutFailed(err);
+  return Status();
 }
 
 Result<std::unique_ptr<NetlinkKernelClient>> NetlinkKernelClient::Connect(
@@ -397,26 +669,14 @@ Result<ModuleInfo> NetlinkKernelClient::GetInfo() {
 Result<VolumeStatus> NetlinkKernelClient::CreateVolume(const CreateVolumeRequest& req) {
   std::optional<Result<VolumeStatus>> reply;
   Status s = Transact(
-      KEEL_CMD_VOLUME_CREATE, 0,
-      [&](nl_msg* m) {
-        int err = nla_put(m, KEEL_ATTR_UUID, Uuid::kSize, req.uuid.bytes().data());
-        if (!err) err = nla_put_u64(m, KEEL_ATTR_SIZE, req.size);
-        if (!err) err = nla_put_string(m, KEEL_ATTR_BACKING_PATH, req.backing_path.c_str());
-        if (!err && req.block_size) err = nla_put_u32(m, KEEL_ATTR_BLOCK_SIZE, req.block_size);
-        if (!err && req.id) err = nla_put_u32(m, KEEL_ATTR_VOLUME_ID, *req.id);
-        if (!err && req.force_format)
-          err = nla_put_u32(m, KEEL_ATTR_FLAGS, KEEL_CREATE_F_FORCE_FORMAT);
-        if (err < 0)
-          return Status::Error(EINVAL, std::string("request too large: ") + nl_geterror(err));
-        return Status();
-      },
+      KEEL_CMD_VOLUME_CREATE, 0, [&](nl_msg* m) { return BuildCreateVolume(m, req); },
       [&](const Attrs& a) {
         reply = VolumeStatusFromAttrs(a);
         return reply->status();
       });
   std::string what = "create volume";
   if (req.id) what += " " + std::to_string(*req.id);
-  what += " on " + req.backing_path;
+  what += req.diskless ? " (diskless)" : " on " + req.backing_path;
   if (!s.ok()) return WithContext(s, what);
   if (!reply) return Status::Error(EPROTO, what + ": keel.ko sent no volume status");
   return *reply;
@@ -475,6 +735,57 @@ Result<std::vector<VolumeStatus>> NetlinkKernelClient::ListVolumes() {
   });
   if (!s.ok()) return WithContext(s, "list volumes");
   return volumes;
+}
+
+Result<VolumeStatus> NetlinkKernelClient::SetVolume(uint32_t id, const SetVolumeRequest& req) {
+  std::optional<Result<VolumeStatus>> reply;
+  Status s = Transact(
+      KEEL_CMD_VOLUME_SET, 0, [&](nl_msg* m) { return BuildSetVolume(m, id, req); },
+      [&](const Attrs& a) {
+        reply = VolumeStatusFromAttrs(a);
+        return reply->status();
+      });
+  std::string what = "set volume " + std::to_string(id);
+  if (!s.ok()) return WithContext(s, what);
+  if (!reply) return Status::Error(EPROTO, what + ": keel.ko sent no volume status");
+  return *reply;
+}
+
+Status NetlinkKernelClient::ListenStart(uint32_t id, const std::string& addr, uint16_t port) {
+  Status s = Transact(
+      KEEL_CMD_LISTEN_START, 0, [&](nl_msg* m) { return BuildListenStart(m, id, addr, port); },
+      nullptr);
+  return WithContext(
+      s, "listen for volume " + std::to_string(id) + " on " + FormatEndpoint(addr, port));
+}
+
+Status NetlinkKernelClient::ListenStop(uint32_t id) {
+  Status s = Transact(KEEL_CMD_LISTEN_STOP, 0, IdRequest(id, 0), nullptr);
+  return WithContext(s, "stop listening for volume " + std::to_string(id));
+}
+
+Status NetlinkKernelClient::PeerAdd(uint32_t id, uint32_t slot, const std::string& addr,
+                                    uint16_t port, const std::string& name, PeerSync sync) {
+  Status s = Transact(
+      KEEL_CMD_PEER_ADD, 0,
+      [&](nl_msg* m) { return BuildPeerAdd(m, id, slot, addr, port, name, sync); }, nullptr);
+  return WithContext(s, "add peer " + std::to_string(slot) + " (" + FormatEndpoint(addr, port) +
+                            ") to volume " + std::to_string(id));
+}
+
+Status NetlinkKernelClient::PeerRemove(uint32_t id, uint32_t slot) {
+  Status s = Transact(
+      KEEL_CMD_PEER_REMOVE, 0, [&](nl_msg* m) { return BuildPeerSlot(m, id, slot, std::nullopt); },
+      nullptr);
+  return WithContext(s, "remove peer " + std::to_string(slot) + " of volume " + std::to_string(id));
+}
+
+Status NetlinkKernelClient::PeerOutdate(uint32_t id, uint32_t slot, uint64_t epoch) {
+  Status s = Transact(
+      KEEL_CMD_PEER_OUTDATE, 0, [&](nl_msg* m) { return BuildPeerSlot(m, id, slot, epoch); },
+      nullptr);
+  return WithContext(s, "outdate peer " + std::to_string(slot) + " of volume " +
+                            std::to_string(id) + " at epoch " + std::to_string(epoch));
 }
 
 Result<std::unique_ptr<NetlinkEventListener>> NetlinkEventListener::Connect() {

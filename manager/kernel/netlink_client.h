@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,13 @@ class NetlinkKernelClient : public KernelClient {
   Status DetachVolume(uint32_t id, bool force) override;
   Result<VolumeStatus> GetVolume(uint32_t id) override;
   Result<std::vector<VolumeStatus>> ListVolumes() override;
+  Result<VolumeStatus> SetVolume(uint32_t id, const SetVolumeRequest& req) override;
+  Status ListenStart(uint32_t id, const std::string& addr, uint16_t port) override;
+  Status ListenStop(uint32_t id) override;
+  Status PeerAdd(uint32_t id, uint32_t slot, const std::string& addr, uint16_t port,
+                 const std::string& name, PeerSync sync) override;
+  Status PeerRemove(uint32_t id, uint32_t slot) override;
+  Status PeerOutdate(uint32_t id, uint32_t slot, uint64_t epoch) override;
 
   // Parsed attributes of one reply message, indexed by attribute number.
   using Attrs = std::vector<nlattr*>;
@@ -100,5 +108,19 @@ Status ParseKeelMessage(nlmsghdr* hdr, NetlinkKernelClient::Attrs* attrs);
 Result<ModuleInfo> ModuleInfoFromAttrs(const NetlinkKernelClient::Attrs& a);
 Result<VolumeStatus> VolumeStatusFromAttrs(const NetlinkKernelClient::Attrs& a);
 Result<KernelEvent> KernelEventFromAttrs(const NetlinkKernelClient::Attrs& a);
+// One nested KEEL_ATTR_PEER / KEEL_ATTR_TARGET (unknown attributes ignored).
+Result<PeerStatus> PeerStatusFromAttr(nlattr* nested);
+Result<TargetStatus> TargetStatusFromAttr(nlattr* nested);
+
+// The attributes of requests, exposed for tests.  They check what the
+// module would refuse anyway (slot range, secret length, address syntax) so
+// that the error names the argument, and add nothing on error.
+Status BuildCreateVolume(nl_msg* m, const CreateVolumeRequest& req);
+Status BuildSetVolume(nl_msg* m, uint32_t id, const SetVolumeRequest& req);
+Status BuildListenStart(nl_msg* m, uint32_t id, const std::string& addr, uint16_t port);
+Status BuildPeerAdd(nl_msg* m, uint32_t id, uint32_t slot, const std::string& addr, uint16_t port,
+                    const std::string& name, PeerSync sync);
+// VOLUME_ID and PEER_SLOT, and EPOCH if set: PEER_REMOVE and PEER_OUTDATE.
+Status BuildPeerSlot(nl_msg* m, uint32_t id, uint32_t slot, std::optional<uint64_t> epoch);
 
 }  // namespace keel
