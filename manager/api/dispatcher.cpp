@@ -1,0 +1,113 @@
+#include "manager/api/dispatcher.h"
+
+#include "manager/api/request.h"
+#include "manager/common/size.h"
+#include "manager/log/log.h"
+
+namespace keel {
+namespace {
+
+using nlohmann::json;
+
+json StateFlags(uint32_t state) {
+  json flags = json::array();
+  if (state & KEEL_STATE_ATTACHED) flags.push_back("attached");
+  if (state & KEEL_STATE_DIRECT_IO) flags.push_back("direct-io");
+  if (state & KEEL_STATE_FORMATTED) flags.push_back("formatted");
+  if (state & KEEL_STATE_IO_ERROR) flags.push_back("io-error");
+  return flags;
+}
+
+}  // namespace
+
+json VolumeViewToJson(const VolumeView& v, bool with_kernel_details) {
+  json j = {
+      {"name", v.spec.name},
+      {"uuid", v.spec.uuid},
+      {"size", v.spec.size},
+      {"size_human", FormatSize(v.spec.size)},
+      {"block_size", v.spec.block_size},
+      {"labels", v.spec.labels},
+      {"replicas", v.spec.replicas},
+      {"node", v.spec.node},
+      {"state", v.state},
+      {"device", v.kernel && !v.kernel->device_name.empty() ? json("/dev/" + v.kernel->device_name)
+                                                            : json(nullptr)},
+      {"kernel_id", v.kernel_id ? json(*v.kernel_id) : json(nullptr)},
+      {"backing_path", v.backing_path},
+      {"created_at_ms", v.spec.created_at}};
+  if (with_kernel_details && v.kernel) {
+    const VolumeStats& st = v.kernel->stats;
+    j["kernel"] = {{"state", StateFlags(v.kernel->state)},
+                   {"epoch", v.kernel->epoch},
+                   {"data_offset", v.kernel->data_offset},
+                   {"stats",
+                    {{"reads", st.reads},
+                     {"writes", st.writes},
+                     {"read_bytes", st.read_bytes},
+                     {"write_bytes", st.write_bytes},
+                     {"flushes", st.flushes},
+                     {"discards", st.discards},
+                     {"errors", st.errors},
+                     {"in_flight", st.in_flight}}}};
+  }
+  return j;
+}
+
+std::string ApiDispatcher::Handle(std::string_view text) {
+  auto parsed = ParseRequest(text);
+  if (auto* e = std::get_if<ApiError>(&parsed)) {
+    KLOG(kDebug, "bad API request", {{"code", e->code}, {"error", e->message}});
+    return ErrorReply(*e);
+  }
+  const Request& r = std::get<Request>(parsed);
+  auto fail = [](const Status& s) { return ErrorReply(ErrorFromStatus(s)); };
+  switch (r.command) {
+    case Command::kNodeInfo: {
+      json info = node_info_ ? node_info_() : json::object();
+      auto usage = volumes_->Usage();
+      if (!usage.ok()) return fail(usage.status());
+      info["pool"]["capacity"] = usage->capacity;
+      info["pool"]["used"] = usage->used;
+      info["pool"]["free"] = usage->capacity > usage->used ? usage->capacity - usage->used : 0;
+      info["pool"]["volumes"] = usage->volumes;
+      return OkReply(info);
+    }
+    case Command::kVolumeCreate: {
+      CreateParams p{r.name, r.size, r.block_size, r.labels};
+      auto v = volumes_->Create(p);
+      if (!v.ok()) return fail(v.status());
+      return OkReply(VolumeViewToJson(*v, false));
+    }
+    case Command::kVolumeList: {
+      auto vs = volumes_->List();
+      if (!vs.ok()) return fail(vs.status());
+      json arr = json::array();
+      for (const auto& v : *vs) arr.push_back(VolumeViewToJson(v, false));
+      return OkReply({{"volumes", arr}});
+    }
+    case Command::kVolumeInspect: {
+      auto v = volumes_->Inspect(r.name);
+      if (!v.ok()) return fail(v.status());
+      return OkReply(VolumeViewToJson(*v, true));
+    }
+    case Command::kVolumeAttach: {
+      auto dev = volumes_->Attach(r.name);
+      if (!dev.ok()) return fail(dev.status());
+      return OkReply({{"name", r.name}, {"device", *dev}});
+    }
+    case Command::kVolumeDetach: {
+      Status s = volumes_->Detach(r.name, r.force);
+      if (!s.ok()) return fail(s);
+      return OkReply({{"name", r.name}, {"state", "detached"}});
+    }
+    case Command::kVolumeDelete: {
+      Status s = volumes_->Delete(r.name, r.force);
+      if (!s.ok()) return fail(s);
+      return OkReply({{"name", r.name}, {"deleted", true}});
+    }
+  }
+  return ErrorReply({api_error::kInternal, "unhandled command", 0});
+}
+
+}  // namespace keel

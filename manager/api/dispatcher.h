@@ -1,0 +1,31 @@
+// ApiDispatcher: turns one request line into one reply line — parses and
+// validates it (request.h), runs it on the VolumeManager and renders the
+// result as JSON (docs/api.md).  No I/O of its own: the server calls it.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "manager/volume/volume_manager.h"
+
+namespace keel {
+
+class ApiDispatcher {
+ public:
+  // node_info: the body of node.info's reply (node name, labels, module).
+  ApiDispatcher(VolumeManager* volumes, std::function<nlohmann::json()> node_info)
+      : volumes_(volumes), node_info_(std::move(node_info)) {}
+
+  std::string Handle(std::string_view request);
+
+ private:
+  VolumeManager* volumes_;
+  std::function<nlohmann::json()> node_info_;
+};
+
+// A volume as the API shows it.
+nlohmann::json VolumeViewToJson(const VolumeView& v, bool with_kernel_details);
+
+}  // namespace keel

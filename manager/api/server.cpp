@@ -1,0 +1,247 @@
+#include "manager/api/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "manager/api/request.h"
+#include "manager/log/log.h"
+
+namespace keel {
+namespace {
+
+Status Errno(int e, const std::string& what) { return Status::Error(e, what + ": " + strerror(e)); }
+
+bool FillAddr(const std::string& path, sockaddr_un* addr) {
+  memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr->sun_path)) return false;
+  memcpy(addr->sun_path, path.data(), path.size());
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ApiServer>> ApiServer::Listen(const Options& opts, Handler handler) {
+  sockaddr_un addr;
+  if (!FillAddr(opts.path, &addr)) {
+    return Status::Error(ENAMETOOLONG, "API socket path is too long: " + opts.path);
+  }
+  // Is another keeld serving there?
+  int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe < 0) return Errno(errno, "socket");
+  bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(probe);
+  if (live) {
+    return Status::Error(EADDRINUSE,
+                         "another process (keeld?) is serving " + opts.path + ": stop it first");
+  }
+  if (unlink(opts.path.c_str()) != 0 && errno != ENOENT) {
+    return Errno(errno, "cannot remove stale socket " + opts.path);
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Errno(errno, "socket");
+  // Create the socket file 0600 from the start: no window where others
+  // could connect.
+  mode_t old = umask(0177);
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int e = errno;
+  umask(old);
+  if (rc != 0) {
+    close(fd);
+    return Errno(e, "cannot bind " + opts.path);
+  }
+  if (chmod(opts.path.c_str(), 0600) != 0 || listen(fd, 4096) != 0) {
+    e = errno;
+    close(fd);
+    unlink(opts.path.c_str());
+    return Errno(e, "cannot listen on " + opts.path);
+  }
+  return std::unique_ptr<ApiServer>(new ApiServer(opts, std::move(handler), fd));
+}
+
+ApiServer::~ApiServer() {
+  for (auto& [fd, c] : conns_) close(fd);
+  close(listen_fd_);
+  unlink(opts_.path.c_str());
+}
+
+void ApiServer::Watch(int fd, std::function<void()> cb) { watched_[fd] = std::move(cb); }
+
+void ApiServer::Close(int fd) {
+  close(fd);
+  conns_.erase(fd);
+}
+
+void ApiServer::Accept() {
+  for (;;) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: let clients wait in the backlog a moment.
+        KLOG(kWarning, "cannot accept API connection", {{"error", strerror(errno)}});
+        accept_paused_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+      }
+      return;
+    }
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        (cred.uid != 0 && cred.uid != opts_.allowed_uid)) {
+      conns_[fd].deadline = std::chrono::steady_clock::now() + opts_.request_timeout;
+      Reply(fd,
+            ErrorReply({api_error::kPermissionDenied, "the keeld API is for root only", EPERM}));
+      continue;
+    }
+    Conn& c = conns_[fd];
+    c.deadline = std::chrono::steady_clock::now() + opts_.request_timeout;
+    if (conns_.size() > opts_.max_clients) {
+      Reply(fd, ErrorReply({api_error::kServerBusy,
+                            "keeld is serving " + std::to_string(opts_.max_clients) +
+                                " clients already: try again",
+                            EAGAIN}));
+    }
+  }
+}
+
+void ApiServer::Reply(int fd, std::string line) {
+  Conn& c = conns_[fd];
+  c.replying = true;
+  c.out = std::move(line);
+  c.out.push_back('\n');
+  c.written = 0;
+  c.deadline = std::chrono::steady_clock::now() + opts_.request_timeout;
+  shutdown(fd, SHUT_RD);
+  OnWritable(fd);
+}
+
+void ApiServer::OnReadable(int fd) {
+  Conn& c = conns_[fd];
+  char buf[16384];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      Close(fd);
+      return;
+    }
+    if (n == 0) {
+      // End of the request (or a client that gave up).
+      if (c.in.find_first_not_of(" \t\r\n") == std::string::npos) {
+        Close(fd);
+        return;
+      }
+      break;
+    }
+    size_t scan_from = c.in.size();
+    c.in.append(buf, static_cast<size_t>(n));
+    size_t nl = c.in.find('\n', scan_from);
+    if (nl != std::string::npos) {
+      c.in.resize(nl);
+      break;
+    }
+    if (c.in.size() > opts_.max_request_bytes) {
+      Reply(fd, ErrorReply(
+                    {api_error::kRequestTooLarge,
+                     "request is larger than " + std::to_string(opts_.max_request_bytes) + " bytes",
+                     EMSGSIZE}));
+      return;
+    }
+  }
+  if (c.in.size() > opts_.max_request_bytes) {
+    Reply(fd, ErrorReply(
+                  {api_error::kRequestTooLarge,
+                   "request is larger than " + std::to_string(opts_.max_request_bytes) + " bytes",
+                   EMSGSIZE}));
+    return;
+  }
+  std::string request = std::move(c.in);
+  Reply(fd, handler_(request));
+}
+
+void ApiServer::OnWritable(int fd) {
+  Conn& c = conns_[fd];
+  while (c.written < c.out.size()) {
+    ssize_t n = send(fd, c.out.data() + c.written, c.out.size() - c.written, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      Close(fd);
+      return;
+    }
+    c.written += static_cast<size_t>(n);
+  }
+  Close(fd);
+}
+
+void ApiServer::Run(const std::function<void()>& tick, std::chrono::milliseconds interval) {
+  auto next_tick = std::chrono::steady_clock::now() + interval;
+  std::vector<pollfd> fds;
+  while (!stop_) {
+    auto now = std::chrono::steady_clock::now();
+    // Connections past their deadline.
+    std::vector<int> expired;
+    for (auto& [fd, c] : conns_) {
+      if (now >= c.deadline) expired.push_back(fd);
+    }
+    for (int fd : expired) {
+      Conn& c = conns_[fd];
+      if (c.replying) {
+        Close(fd);  // the client does not read its reply
+      } else {
+        Reply(fd, ErrorReply({api_error::kTimeout,
+                              "no complete request within " +
+                                  std::to_string(opts_.request_timeout.count()) +
+                                  " ms (end the request with a newline)",
+                              ETIMEDOUT}));
+      }
+    }
+    if (now >= next_tick) {
+      if (tick) tick();
+      next_tick = std::chrono::steady_clock::now() + interval;
+    }
+    if (stop_) break;
+    fds.clear();
+    bool accepting = now >= accept_paused_until_;
+    fds.push_back({listen_fd_, static_cast<short>(accepting ? POLLIN : 0), 0});
+    for (auto& [fd, cb] : watched_) fds.push_back({fd, POLLIN, 0});
+    auto wake = next_tick;
+    if (!accepting && accept_paused_until_ < wake) wake = accept_paused_until_;
+    for (auto& [fd, c] : conns_) {
+      fds.push_back({fd, static_cast<short>(c.replying ? POLLOUT : POLLIN), 0});
+      if (c.deadline < wake) wake = c.deadline;
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  wake - std::chrono::steady_clock::now())
+                  .count();
+    int rc = poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(0, ms) + 1));
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      KLOG(kError, "poll failed", {{"error", strerror(errno)}});
+      continue;
+    }
+    for (const pollfd& p : fds) {
+      if (!p.revents) continue;
+      if (p.fd == listen_fd_) {
+        Accept();
+      } else if (auto w = watched_.find(p.fd); w != watched_.end()) {
+        w->second();
+      } else if (auto it = conns_.find(p.fd); it != conns_.end()) {
+        if (it->second.replying) {
+          if (p.revents & (POLLOUT | POLLERR | POLLHUP)) OnWritable(p.fd);
+        } else {
+          OnReadable(p.fd);
+        }
+      }
+      if (stop_) break;
+    }
+  }
+}
+
+}  // namespace keel

@@ -1,0 +1,342 @@
+#include "manager/keeld/daemon.h"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "manager/api/dispatcher.h"
+#include "manager/api/request.h"
+#include "manager/api/server.h"
+#include "manager/common/size.h"
+#include "manager/kernel/netlink_client.h"
+#include "manager/kvdb/sqlite_kvdb.h"
+#include "manager/log/log.h"
+#include "manager/state/state_store.h"
+#include "manager/volume/filesystem.h"
+#include "manager/volume/volume_manager.h"
+
+namespace keel {
+namespace {
+
+Status MakeDir(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Status::Error(ec.value(), "cannot create directory " + path + ": " + ec.message());
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Status::Error(ENOTDIR, path + " is not a directory");
+  }
+  (void)mode;
+  return Status();
+}
+
+void RaiseFdLimit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 65536);
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+// The crash points of KEELD_CRASH_AT: "_exit at this point".
+VolumeManager::CrashHook CrashHookFromEnv() {
+  const char* at = getenv("KEELD_CRASH_AT");
+  if (!at || !*at) return nullptr;
+  std::string point = at;
+  KLOG(kWarning, "crash point armed (testing only)", {{"point", point}});
+  return [point](std::string_view p) {
+    if (p == point) {
+      KLOG(kWarning, "crashing at crash point", {{"point", point}});
+      _exit(86);
+    }
+    return false;
+  };
+}
+
+// Kernel events, read on their own thread and handed to the main loop.
+class EventPump {
+ public:
+  Status Start() {
+    efd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd_ < 0) return Status::Error(errno, "eventfd failed");
+    auto l = NetlinkEventListener::Connect();
+    if (!l.ok()) return l.status();
+    listener_ = std::move(l).value();
+    thread_ = std::thread([this] { Loop(); });
+    return Status();
+  }
+  ~EventPump() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (efd_ >= 0) close(efd_);
+  }
+  int fd() const { return efd_; }
+  std::deque<Result<KernelEvent>> Drain() {
+    uint64_t v;
+    ssize_t unused = read(efd_, &v, sizeof(v));
+    (void)unused;
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(queue_, {});
+  }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      auto ev = listener_->Next(std::chrono::milliseconds(300));
+      if (ev.ok() && !ev->has_value()) continue;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (ev.ok()) {
+          queue_.push_back(**ev);
+        } else {
+          queue_.push_back(ev.status());
+        }
+      }
+      uint64_t one = 1;
+      ssize_t unused = write(efd_, &one, sizeof(one));
+      (void)unused;
+      if (!ev.ok() && ev.status().code() != ENOBUFS) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    }
+  }
+
+  int efd_ = -1;
+  std::unique_ptr<NetlinkEventListener> listener_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::deque<Result<KernelEvent>> queue_;
+};
+
+uint64_t PoolCapacity(const Config& c) {
+  if (c.pool_capacity) return *c.pool_capacity;
+  struct statvfs vfs;
+  if (statvfs(c.pool_dir.c_str(), &vfs) != 0) return 0;
+  return static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+}
+
+int Fatal(const std::string& what, const Status& s) {
+  KLOG(kError, what, {{"error", s.ToString()}});
+  sd_notifyf(0, "STATUS=%s: %s", what.c_str(), s.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int RunDaemon(const std::function<Result<Config>()>& load) {
+  auto loaded = load();
+  if (!loaded.ok()) return Fatal("invalid configuration", loaded.status());
+  Config cfg = std::move(loaded).value();
+  LogLevel level = LogLevel::kInfo;
+  ParseLogLevel(cfg.log_level, &level);
+  SetLogLevel(level);
+
+  RaiseFdLimit();
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  // Blocked before any thread starts, so only the signalfd sees them.
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) return Fatal("signalfd failed", Status::Error(errno, strerror(errno)));
+
+  for (const auto& dir :
+       {cfg.data_dir, cfg.pool_dir, std::filesystem::path(cfg.api_socket).parent_path().string()}) {
+    Status s = MakeDir(dir, 0700);
+    if (!s.ok()) return Fatal("cannot prepare directories", s);
+  }
+
+  SystemClock clock;
+  auto state = StateStore::Open(cfg.data_dir + "/keel.db", &clock);
+  if (!state.ok()) return Fatal("cannot open the state store", state.status());
+  auto kvdb = SqliteKvdb::Open(cfg.data_dir + "/kvdb.db", &clock);
+  if (!kvdb.ok()) return Fatal("cannot open the kvdb", kvdb.status());
+  if (!cfg.etcd_endpoints.empty()) {
+    KLOG(kWarning,
+         "etcd_endpoints is set, but this keeld has only the embedded single-node "
+         "kvdb: using it");
+  }
+
+  auto first_name = (*state)->GetNodeFact("node_name");
+  if (!first_name.ok()) return Fatal("cannot read the state store", first_name.status());
+  if (*first_name && **first_name != cfg.node_name) {
+    return Fatal("node name changed",
+                 Status::Error(EINVAL, "this node's volumes belong to node '" + **first_name +
+                                           "' but node_name is '" + cfg.node_name +
+                                           "': set node_name back"));
+  }
+  if (!*first_name) {
+    Status s = (*state)->PutNodeFact("node_name", cfg.node_name);
+    if (!s.ok()) return Fatal("cannot write the state store", s);
+  }
+
+  auto kernel = NetlinkKernelClient::Connect(std::chrono::milliseconds(cfg.kernel_timeout_ms));
+  if (!kernel.ok()) return Fatal("cannot reach keel.ko", kernel.status());
+  auto info = (*kernel)->GetInfo();
+  if (!info.ok()) return Fatal("keel.ko does not answer", info.status());
+
+  PosixFilesystem fs;
+  VolumeManager::Options vopts{cfg.node_name, cfg.pool_dir, PoolCapacity(cfg)};
+  VolumeManager volumes(vopts, state.value().get(), kvdb.value().get(), kernel.value().get(), &fs,
+                        &clock, CrashHookFromEnv());
+
+  auto left = volumes.Recover();
+  if (!left.ok()) return Fatal("recovery failed", left.status());
+  auto repairs = volumes.Reconcile();
+  if (!repairs.ok()) return Fatal("reconcile failed", repairs.status());
+
+  auto register_node = [&](const Config& c) {
+    nlohmann::json node = {{"name", c.node_name},
+                           {"labels", c.labels},
+                           {"pool_capacity", PoolCapacity(c)},
+                           {"etcd_endpoints", c.etcd_endpoints},
+                           {"bus_endpoint", c.bus_endpoint},
+                           {"bus_public_key", c.bus_public_key},
+                           {"keeld_version", KEEL_VERSION}};
+    auto rev = kvdb.value()->Put(kNodePrefix + c.node_name, node.dump());
+    if (!rev.ok()) KLOG(kError, "cannot register the node", {{"error", rev.status().ToString()}});
+  };
+  register_node(cfg);
+
+  EventPump events;
+  Status es = events.Start();
+  if (!es.ok()) return Fatal("cannot join keel.ko's events group", es);
+
+  ApiDispatcher dispatcher(&volumes, [&] {
+    nlohmann::json j = {{"node_name", cfg.node_name},
+                        {"labels", cfg.labels},
+                        {"keeld_version", KEEL_VERSION},
+                        {"api", kApiVersion},
+                        {"pool", {{"directory", cfg.pool_dir}}},
+                        {"kvdb", "embedded"}};
+    auto mi = (*kernel)->GetInfo();
+    if (mi.ok()) {
+      j["module"] = {{"version", mi->version},
+                     {"api_version", mi->api_version},
+                     {"kernel_release", mi->kernel_release}};
+    } else {
+      j["module"] = {{"error", mi.status().ToString()}};
+    }
+    return j;
+  });
+  ApiServer::Options sopts;
+  sopts.path = cfg.api_socket;
+  sopts.max_request_bytes = cfg.max_request_bytes;
+  sopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  sopts.max_clients = cfg.max_clients;
+  sopts.allowed_uid = geteuid();
+  auto server =
+      ApiServer::Listen(sopts, [&](std::string_view req) { return dispatcher.Handle(req); });
+  if (!server.ok()) return Fatal("cannot serve the API", server.status());
+
+  bool reconcile_needed = false;
+  auto next_reconcile =
+      std::chrono::steady_clock::now() + std::chrono::seconds(cfg.reconcile_interval_s);
+  (*server)->Watch(events.fd(), [&] {
+    for (auto& ev : events.Drain()) {
+      if (!ev.ok()) {
+        KLOG(kWarning, "kernel events lost or unreadable: reconciling",
+             {{"error", ev.status().ToString()}});
+        reconcile_needed = true;
+        continue;
+      }
+      LogFields f = {{"event", EventTypeName(ev->type)},
+                     {"id", std::to_string(ev->volume_id)},
+                     {"uuid", ev->uuid.ToString()}};
+      if (ev->type == KEEL_EVENT_IO_ERROR) {
+        f.push_back({"errno", std::to_string(ev->error)});
+        f.push_back({"sector", std::to_string(ev->sector)});
+        KLOG(kError, "kernel event", f);
+      } else {
+        KLOG(kDebug, "kernel event", f);
+      }
+      reconcile_needed = true;
+    }
+  });
+  (*server)->Watch(sfd, [&] {
+    signalfd_siginfo si;
+    while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+      if (si.ssi_signo == SIGHUP) {
+        sd_notify(0, "RELOADING=1");
+        auto fresh = load();
+        if (!fresh.ok()) {
+          KLOG(kError, "reload failed: keeping the running configuration",
+               {{"error", fresh.status().ToString()}});
+        } else {
+          Config n = std::move(fresh).value();
+          LogLevel lv = LogLevel::kInfo;
+          ParseLogLevel(n.log_level, &lv);
+          SetLogLevel(lv);
+          cfg.log_level = n.log_level;
+          cfg.labels = n.labels;
+          cfg.pool_capacity = n.pool_capacity;
+          volumes.set_pool_capacity(PoolCapacity(cfg));
+          for (const char* key :
+               {"node_name", "pool_dir", "data_dir", "api_socket", "etcd_endpoints", "bus_endpoint",
+                "bus_public_key", "bus_secret_key_file", "max_clients", "request_timeout_ms",
+                "max_request_bytes", "kernel_timeout_ms", "reconcile_interval_s"}) {
+            if (ConfigToJson(n)[key] != ConfigToJson(cfg)[key]) {
+              KLOG(kWarning, "config key changed but needs a restart", {{"key", key}});
+            }
+          }
+          register_node(cfg);
+          KLOG(kInfo, "configuration reloaded",
+               {{"log_level", cfg.log_level}, {"pool_capacity", FormatSize(PoolCapacity(cfg))}});
+        }
+        sd_notify(0, "READY=1");
+      } else {
+        KLOG(kInfo, "stopping", {{"signal", strsignal(static_cast<int>(si.ssi_signo))}});
+        (*server)->Stop();
+      }
+    }
+  });
+
+  KLOG(kInfo, "keeld ready",
+       {{"node", cfg.node_name},
+        {"socket", cfg.api_socket},
+        {"pool", cfg.pool_dir},
+        {"capacity", FormatSize(PoolCapacity(cfg))},
+        {"module", info->version},
+        {"recovered_left", std::to_string(*left)},
+        {"repairs", std::to_string(*repairs)}});
+  sd_notifyf(0, "READY=1\nSTATUS=serving %s\nMAINPID=%d", cfg.api_socket.c_str(), getpid());
+
+  (*server)->Run(
+      [&] {
+        auto now = std::chrono::steady_clock::now();
+        if (!reconcile_needed && now < next_reconcile) return;
+        reconcile_needed = false;
+        next_reconcile = now + std::chrono::seconds(cfg.reconcile_interval_s);
+        auto l = volumes.Recover();
+        if (!l.ok()) KLOG(kError, "recovery failed", {{"error", l.status().ToString()}});
+        auto r = volumes.Reconcile();
+        if (!r.ok()) KLOG(kError, "reconcile failed", {{"error", r.status().ToString()}});
+      },
+      std::chrono::milliseconds(1000));
+
+  sd_notify(0, "STOPPING=1");
+  server.value().reset();
+  close(sfd);
+  KLOG(kInfo, "keeld stopped");
+  return 0;
+}
+
+}  // namespace keel
