@@ -39,7 +39,29 @@ struct CreateArgs {
   std::optional<uint32_t> id;
   bool force_format = false;
   bool create_backing = false;
+  bool diskless = false;    // no --backing then
+  std::string granularity;  // "" = the module's default; "64K", "1M"
 };
+
+// keelsetup set, as typed; empty strings and nullopt leave a setting alone.
+struct SetArgs {
+  std::optional<uint64_t> epoch;
+  std::string secret_file;  // the file's bytes, exactly, are the secret
+  std::string secret_hex;
+  std::string freeze_policy;  // hold | fail
+  std::optional<uint32_t> freeze_timeout_ms;
+  std::optional<uint32_t> peer_timeout_ms;
+  std::string resync_rate;  // "50M", "1G/s", "0" = unlimited
+  std::string digest;       // on | off
+};
+
+// Hex digits (either case, an optional "0x" prefix, whitespace ignored) as
+// bytes.  Errors never quote the input: it is a secret.
+Result<std::vector<uint8_t>> ParseHexSecret(const std::string& hex);
+// Reads the secret from a file: all of its bytes, as they are.
+Result<std::vector<uint8_t>> ReadSecretFile(const std::string& path);
+// Checks and converts `args`; usage errors are EINVAL.
+Result<SetVolumeRequest> ParseSetArgs(const SetArgs& args);
 
 // Checks and converts `args` (usage errors are EINVAL); a relative backing
 // path is made absolute against `cwd`, as the module needs.
@@ -55,6 +77,14 @@ int RunAttach(KernelClient& k, uint32_t id, const Output& o);
 int RunDetach(KernelClient& k, uint32_t id, bool force, const Output& o);
 int RunStatus(KernelClient& k, std::optional<uint32_t> id, const Output& o);
 int RunStats(KernelClient& k, uint32_t id, const Output& o);
+int RunSet(KernelClient& k, uint32_t id, const SetVolumeRequest& req, const Output& o);
+int RunListen(KernelClient& k, uint32_t id, const std::string& addr, uint16_t port,
+              const Output& o);
+int RunUnlisten(KernelClient& k, uint32_t id, const Output& o);
+int RunPeerAdd(KernelClient& k, uint32_t id, uint32_t slot, const std::string& addr, uint16_t port,
+               const std::string& name, PeerSync sync, const Output& o);
+int RunPeerRemove(KernelClient& k, uint32_t id, uint32_t slot, const Output& o);
+int RunOutdate(KernelClient& k, uint32_t id, uint32_t slot, uint64_t epoch, const Output& o);
 
 struct EventsArgs {
   std::optional<uint64_t> count;                     // stop after this many events

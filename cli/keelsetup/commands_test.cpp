@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 namespace keel {
@@ -78,6 +79,49 @@ class FakeKernel : public KernelClient {
     std::vector<VolumeStatus> all;
     for (const auto& [id, v] : volumes) all.push_back(v);
     return all;
+  }
+};
+
+// Records the replication calls; `fail` makes them fail.
+class ReplicatingKernel : public FakeKernel {
+ public:
+  std::vector<std::string> calls;
+  std::optional<SetVolumeRequest> last_set;
+
+  Result<VolumeStatus> SetVolume(uint32_t id, const SetVolumeRequest& req) override {
+    calls.push_back("set " + std::to_string(id));
+    last_set = req;
+    if (!fail.ok()) return fail;
+    auto it = volumes.find(id);
+    if (it == volumes.end()) return Status::Error(ENOENT, "no volume " + std::to_string(id));
+    if (req.epoch) it->second.epoch = *req.epoch;
+    if (req.freeze_policy) it->second.freeze_policy = req.freeze_policy;
+    if (req.resync_rate) it->second.resync_rate = req.resync_rate;
+    return it->second;
+  }
+  Status ListenStart(uint32_t id, const std::string& addr, uint16_t port) override {
+    calls.push_back("listen " + std::to_string(id) + " " + addr + " " + std::to_string(port));
+    return fail;
+  }
+  Status ListenStop(uint32_t id) override {
+    calls.push_back("unlisten " + std::to_string(id));
+    return fail;
+  }
+  Status PeerAdd(uint32_t id, uint32_t slot, const std::string& addr, uint16_t port,
+                 const std::string& name, PeerSync sync) override {
+    calls.push_back("peer-add " + std::to_string(id) + " " + std::to_string(slot) + " " + addr +
+                    " " + std::to_string(port) + " " + name + " " +
+                    (sync == PeerSync::kFull ? "full" : "bitmap"));
+    return fail;
+  }
+  Status PeerRemove(uint32_t id, uint32_t slot) override {
+    calls.push_back("peer-remove " + std::to_string(id) + " " + std::to_string(slot));
+    return fail;
+  }
+  Status PeerOutdate(uint32_t id, uint32_t slot, uint64_t epoch) override {
+    calls.push_back("outdate " + std::to_string(id) + " " + std::to_string(slot) + " " +
+                    std::to_string(epoch));
+    return fail;
   }
 };
 
@@ -182,6 +226,183 @@ TEST_CASE("ParseCreateArgs: defaults, conversions and usage errors") {
   }
 }
 
+TEST_CASE("ParseCreateArgs: --diskless and --granularity") {
+  CreateArgs a;
+  a.size = "1G";
+  a.diskless = true;
+  a.granularity = "1M";
+  auto req = ParseCreateArgs(a, "/");
+  REQUIRE(req.ok());
+  CHECK(req->diskless);
+  CHECK(req->backing_path.empty());
+  CHECK(req->granularity == 1u << 20);
+
+  CreateArgs both = a;
+  both.backing = "/x/v.img";
+  CHECK(ParseCreateArgs(both, "/").status().code() == EINVAL);
+  CreateArgs format = a;
+  format.force_format = true;
+  CHECK(ParseCreateArgs(format, "/").status().code() == EINVAL);
+  CreateArgs neither;
+  neither.size = "1G";
+  CHECK(ParseCreateArgs(neither, "/").status().message().find("--diskless") != std::string::npos);
+  for (const char* g : {"3000", "2K", "64K+", "2G", "0"}) {
+    CreateArgs b = a;
+    b.granularity = g;
+    CAPTURE(g);
+    CHECK(ParseCreateArgs(b, "/").status().code() == EINVAL);
+  }
+  CreateArgs no_granularity = a;
+  no_granularity.granularity = "";
+  CHECK_FALSE(ParseCreateArgs(no_granularity, "/")->granularity.has_value());
+}
+
+TEST_CASE("ParseHexSecret: digits to bytes; errors never quote the secret") {
+  auto s = ParseHexSecret("0x00ff10Ab");
+  REQUIRE(s.ok());
+  CHECK(*s == std::vector<uint8_t>{0x00, 0xff, 0x10, 0xab});
+  CHECK(*ParseHexSecret(" 01 02\n") == std::vector<uint8_t>{1, 2});
+  auto odd = ParseHexSecret("deadbeef1");
+  CHECK(odd.status().code() == EINVAL);
+  CHECK(odd.status().message().find("deadbeef") == std::string::npos);
+  auto bad = ParseHexSecret("topsecretvalue!!");
+  CHECK(bad.status().code() == EINVAL);
+  CHECK(bad.status().message().find("topsecret") == std::string::npos);
+}
+
+TEST_CASE("ParseSetArgs: each option, the secret's sources and length") {
+  TempDir dir;
+  SetArgs a;
+  CHECK(ParseSetArgs(a).status().message().find("nothing to set") == 0);
+
+  a.epoch = 5;
+  a.freeze_policy = "fail";
+  a.freeze_timeout_ms = 0;
+  a.peer_timeout_ms = 3000;
+  a.resync_rate = "50M/s";
+  a.digest = "off";
+  a.secret_hex = std::string(64, 'a');
+  auto req = ParseSetArgs(a);
+  REQUIRE(req.ok());
+  CHECK(req->epoch == 5u);
+  CHECK(req->freeze_policy == uint32_t{KEEL_FREEZE_FAIL});
+  CHECK(req->freeze_timeout_ms == 0u);
+  CHECK(req->peer_timeout_ms == 3000u);
+  CHECK(req->resync_rate == 50ULL << 20);
+  CHECK(req->data_digest == false);
+  REQUIRE(req->secret.has_value());
+  CHECK(req->secret->size() == 32);
+  CHECK((*req->secret)[0] == 0xaa);
+
+  SetArgs rate;
+  rate.resync_rate = "0";
+  CHECK(ParseSetArgs(rate)->resync_rate == 0u);
+  rate.resync_rate = "fast";
+  CHECK(ParseSetArgs(rate).status().code() == EINVAL);
+
+  std::string path = dir.path + "/secret";
+  REQUIRE(std::system(("printf 'sixteen-byte-key\\n' > '" + path + "'").c_str()) == 0);
+  SetArgs file;
+  file.secret_file = path;
+  auto f = ParseSetArgs(file);
+  REQUIRE(f.ok());
+  CHECK(f->secret->size() == 17);  // the newline is part of it
+  CHECK(f->secret->back() == '\n');
+  file.secret_hex = "00";
+  CHECK(ParseSetArgs(file).status().message().find("exclude each other") != std::string::npos);
+
+  SetArgs missing;
+  missing.secret_file = dir.path + "/nope";
+  CHECK(ParseSetArgs(missing).status().code() == EINVAL);
+  SetArgs short_secret;
+  short_secret.secret_hex = std::string(30, '1');
+  auto sh = ParseSetArgs(short_secret);
+  CHECK(sh.status().code() == EINVAL);
+  CHECK(sh.status().message().find("has 15 bytes") != std::string::npos);
+  REQUIRE(std::system(("head -c 1000 /dev/zero > '" + path + "'").c_str()) == 0);
+  SetArgs long_file;
+  long_file.secret_file = path;
+  CHECK(ParseSetArgs(long_file).status().message().find("more than 64") != std::string::npos);
+  SetArgs bad;
+  bad.freeze_policy = "wait";
+  CHECK(ParseSetArgs(bad).status().code() == EINVAL);
+  bad.freeze_policy = "";
+  bad.digest = "yes";
+  CHECK(ParseSetArgs(bad).status().code() == EINVAL);
+}
+
+TEST_CASE("set, listen, unlisten, peer-add, peer-remove, outdate: calls and output") {
+  ReplicatingKernel k;
+  Capture c;
+  REQUIRE(RunCreate(k, Request("/x/v.img", 3), false, c.Text()) == kExitOk);
+
+  SetVolumeRequest req;
+  req.epoch = 4;
+  req.secret = std::vector<uint8_t>(16, 0x42);
+  req.freeze_policy = KEEL_FREEZE_HOLD;
+  Capture set;
+  CHECK(RunSet(k, 3, req, set.Text()) == kExitOk);
+  CHECK(set.out.str().find("volume 3 updated (secret set)\n") == 0);
+  CHECK(set.out.str().find("freeze policy:  hold") != std::string::npos);
+  CHECK(set.out.str().find("BBBB") == std::string::npos);  // 0x42 is 'B'
+  CHECK(k.last_set->secret->size() == 16);
+  Capture set_json;
+  CHECK(RunSet(k, 3, req, set_json.Json()) == kExitOk);
+  auto sj = nlohmann::json::parse(set_json.out.str());
+  CHECK(sj["epoch"] == 4);
+  CHECK(sj["freeze_policy"] == "hold");
+  CHECK(set_json.out.str().find("BBBB") == std::string::npos);
+
+  Capture l;
+  CHECK(RunListen(k, 3, "fd00::2", 7800, l.Text()) == kExitOk);
+  CHECK(l.out.str() == "volume 3: replica target listening on [fd00::2]:7800\n");
+  Capture lj;
+  CHECK(RunListen(k, 3, "10.0.0.2", 7800, lj.Json()) == kExitOk);
+  CHECK(nlohmann::json::parse(lj.out.str()) ==
+        nlohmann::json({{"id", 3}, {"listening", true}, {"addr", "10.0.0.2"}, {"port", 7800}}));
+  Capture u;
+  CHECK(RunUnlisten(k, 3, u.Json()) == kExitOk);
+  CHECK(nlohmann::json::parse(u.out.str()) == nlohmann::json({{"id", 3}, {"listening", false}}));
+
+  Capture pa;
+  CHECK(RunPeerAdd(k, 3, 1, "10.0.0.2", 7800, "node-b", PeerSync::kFull, pa.Text()) == kExitOk);
+  CHECK(pa.out.str() == "volume 3: peer 1 (node-b) at 10.0.0.2:7800 added, full sync\n");
+  Capture paj;
+  CHECK(RunPeerAdd(k, 3, 2, "10.0.0.3", 7801, "", PeerSync::kBitmap, paj.Json()) == kExitOk);
+  auto pj = nlohmann::json::parse(paj.out.str());
+  CHECK(pj["slot"] == 2);
+  CHECK(pj["sync"] == "bitmap");
+  CHECK(pj["added"] == true);
+  Capture pr;
+  CHECK(RunPeerRemove(k, 3, 2, pr.Json()) == kExitOk);
+  CHECK(nlohmann::json::parse(pr.out.str()) ==
+        nlohmann::json({{"id", 3}, {"slot", 2}, {"removed", true}}));
+  Capture od;
+  CHECK(RunOutdate(k, 3, 1, 5, od.Text()) == kExitOk);
+  CHECK(od.out.str() == "volume 3: peer 1 outdated at epoch 5\n");
+
+  CHECK(k.calls == std::vector<std::string>{
+                       "set 3", "set 3", "listen 3 fd00::2 7800", "listen 3 10.0.0.2 7800",
+                       "unlisten 3", "peer-add 3 1 10.0.0.2 7800 node-b full",
+                       "peer-add 3 2 10.0.0.3 7801  bitmap", "peer-remove 3 2", "outdate 3 1 5"});
+
+  k.fail = Status::Error(ESTALE, "epoch 3 is below the volume's 4");
+  Capture refused;
+  CHECK(RunOutdate(k, 3, 1, 3, refused.Json()) == kExitRefused);
+  CHECK(nlohmann::json::parse(refused.out.str())["error"]["code"] == ESTALE);
+  CHECK(refused.err.str() == "keelsetup: epoch 3 is below the volume's 4 (ESTALE)\n");
+}
+
+TEST_CASE("replication subcommands against a client without them: exit status 1") {
+  FakeKernel old;  // overrides none of the replication calls
+  Capture c;
+  CHECK(RunListen(old, 0, "10.0.0.1", 1, c.Text()) == kExitRefused);
+  CHECK(c.err.str().find("LISTEN_START is not supported by this client (") != std::string::npos);
+  Capture s;
+  CHECK(RunSet(old, 0, SetVolumeRequest{}, s.Json()) == kExitRefused);
+  CHECK(nlohmann::json::parse(s.out.str())["error"]["code"] == ENOTSUP);
+}
+
 TEST_CASE("create: prints the status; --json prints it as JSON") {
   FakeKernel k;
   Capture c;
@@ -261,7 +482,7 @@ TEST_CASE("attach prints the device; detach and delete confirm") {
   Capture gone;
   CHECK(RunDelete(k, 3, false, gone.Json()) == kExitRefused);
   CHECK(nlohmann::json::parse(gone.out.str())["error"]["code"] == ENOENT);
-  CHECK(gone.err.str() == "keelsetup: no volume 3\n");
+  CHECK(gone.err.str() == "keelsetup: no volume 3 (ENOENT)\n");
 }
 
 TEST_CASE("status: a table, an array, one object, and 'no volumes'") {

@@ -42,13 +42,39 @@ std::string SizeWithBytes(uint64_t bytes) {
   return FormatSize(bytes) + " (" + std::to_string(bytes) + " bytes)";
 }
 
+std::string YesNo(bool b) { return b ? "yes" : "no"; }
+
+// "ECONNREFUSED: connection refused", "ECONNREFUSED", "connection refused",
+// or "" when there is neither.
+std::string ErrorText(int32_t error, const std::string& message) {
+  std::string out = error ? ErrnoName(error) : "";
+  if (!message.empty()) out += (out.empty() ? "" : ": ") + message;
+  return out;
+}
+
+template <typename T>
+nlohmann::json OrNull(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json ErrnoNameJson(int32_t error) {
+  return error ? nlohmann::json(ErrnoName(error)) : nlohmann::json(nullptr);
+}
+
+nlohmann::json StringOrNull(const std::string& s) {
+  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+}
+
 }  // namespace
 
 std::vector<std::string> StateWords(uint32_t mask) {
   return BitWords<uint32_t>(mask, {{KEEL_STATE_ATTACHED, "attached"},
                                    {KEEL_STATE_DIRECT_IO, "direct-io"},
                                    {KEEL_STATE_FORMATTED, "formatted"},
-                                   {KEEL_STATE_IO_ERROR, "io-error"}});
+                                   {KEEL_STATE_IO_ERROR, "io-error"},
+                                   {KEEL_STATE_DISKLESS, "diskless"},
+                                   {KEEL_STATE_LISTENING, "listening"},
+                                   {KEEL_STATE_FROZEN, "frozen"}});
 }
 
 std::string StateText(uint32_t mask) {
@@ -60,7 +86,8 @@ std::vector<std::string> FeatureNames(uint64_t mask) {
   return BitWords<uint64_t>(mask, {{KEEL_FEATURE_EVENTS, "events"},
                                    {KEEL_FEATURE_VOLUMES, "volumes"},
                                    {KEEL_FEATURE_DISCARD, "discard"},
-                                   {KEEL_FEATURE_FLUSH_FUA, "flush-fua"}});
+                                   {KEEL_FEATURE_FLUSH_FUA, "flush-fua"},
+                                   {KEEL_FEATURE_REPLICATION, "replication"}});
 }
 
 std::string DevicePath(const VolumeStatus& v) {
@@ -142,16 +169,77 @@ std::string VolumeText(const VolumeStatus& v) {
     dev += " (" + std::to_string(v.major) + ":" + std::to_string(v.minor) + ")";
   }
   return FormatTable({
-      {"volume:", std::to_string(v.id)},
-      {"uuid:", v.uuid.ToString()},
-      {"size:", SizeWithBytes(v.size)},
-      {"block size:", std::to_string(v.block_size)},
-      {"state:", StateText(v.state)},
-      {"device:", dev},
-      {"backing:", v.backing_path},
-      {"data offset:", SizeWithBytes(v.data_offset)},
-      {"epoch:", std::to_string(v.epoch)},
-  });
+             {"volume:", std::to_string(v.id)},
+             {"uuid:", v.uuid.ToString()},
+             {"size:", SizeWithBytes(v.size)},
+             {"block size:", std::to_string(v.block_size)},
+             {"state:", StateText(v.state)},
+             {"device:", dev},
+             {"backing:", v.backing_path.empty() && (v.state & KEEL_STATE_DISKLESS)
+                              ? "none (diskless)"
+                              : v.backing_path},
+             {"data offset:", SizeWithBytes(v.data_offset)},
+             {"epoch:", std::to_string(v.epoch)},
+         }) +
+         ReplicationText(v);
+}
+
+std::string ResyncRateText(uint64_t rate) {
+  return rate == 0 ? "unlimited" : FormatSize(rate) + "/s";
+}
+
+std::string ReplicationText(const VolumeStatus& v) {
+  std::string out;
+  std::vector<std::vector<std::string>> settings;
+  if (v.freeze_policy) {
+    settings.push_back({"  freeze policy:", FreezePolicyName(*v.freeze_policy)});
+  }
+  if (v.freeze_timeout_ms)
+    settings.push_back({"  freeze timeout:", std::to_string(*v.freeze_timeout_ms) + " ms"});
+  if (v.peer_timeout_ms)
+    settings.push_back({"  peer timeout:", std::to_string(*v.peer_timeout_ms) + " ms"});
+  if (v.resync_rate) settings.push_back({"  resync rate:", ResyncRateText(*v.resync_rate)});
+  if (v.data_digest) settings.push_back({"  data digest:", *v.data_digest ? "on" : "off"});
+  if (v.granularity)
+    settings.push_back({"  granularity:", SizeWithBytes(*v.granularity) + " per bitmap bit"});
+  if (!settings.empty()) out += "replication settings:\n" + FormatTable(settings);
+
+  if (!v.peers.empty()) {
+    out += "peers:\n";
+    std::vector<std::vector<std::string>> rows = {{"  SLOT", "NAME", "ADDRESS", "STATE", "IN-SYNC",
+                                                   "CONNECTED", "SYNC", "DIRTY", "SENT", "ACKED",
+                                                   "RESYNCED", "RESYNC-RATE", "EPOCH", "CONNECTS"}};
+    for (const PeerStatus& p : v.peers) {
+      rows.push_back({"  " + std::to_string(p.slot), p.name.empty() ? "-" : p.name,
+                      p.addr.empty() ? "-" : FormatEndpoint(p.addr, p.port), PeerStateName(p.state),
+                      YesNo(p.in_sync), YesNo(p.connected),
+                      p.sync_percent ? std::to_string(*p.sync_percent) + "%" : "-",
+                      FormatSize(p.dirty_bytes), FormatSize(p.bytes_sent),
+                      FormatSize(p.bytes_acked), FormatSize(p.resync_bytes),
+                      FormatSize(p.resync_rate) + "/s", p.epoch ? std::to_string(*p.epoch) : "-",
+                      std::to_string(p.connects)});
+    }
+    out += FormatTable(rows);
+    for (const PeerStatus& p : v.peers) {
+      std::string e = ErrorText(p.error, p.message);
+      if (!e.empty()) out += "  peer " + std::to_string(p.slot) + " last error: " + e + "\n";
+    }
+  }
+
+  if (v.target) {
+    const TargetStatus& t = *v.target;
+    std::vector<std::vector<std::string>> rows = {
+        {"  listening on:", t.addr.empty() ? "-" : FormatEndpoint(t.addr, t.port)},
+        {"  connected:", YesNo(t.connected)},
+        {"  accepted:", std::to_string(t.accepted)},
+        {"  refused:", std::to_string(t.refused)},
+    };
+    std::string e = ErrorText(t.error, t.message);
+    if (!e.empty()) rows.push_back({"  last refusal:", e});
+    rows.push_back({"  bytes written:", SizeWithBytes(t.bytes_written)});
+    out += "replica target:\n" + FormatTable(rows);
+  }
+  return out;
 }
 
 std::string StatsText(const VolumeStatus& v) {
@@ -200,8 +288,15 @@ std::string InfoText(const ModuleInfo& info) {
 std::string EventText(const KernelEvent& ev) {
   std::string out = EventTypeName(ev.type) + " volume=" + std::to_string(ev.volume_id) +
                     " uuid=" + ev.uuid.ToString();
-  if (ev.type == KEEL_EVENT_IO_ERROR)
+  if (ev.peer_slot) out += " slot=" + std::to_string(*ev.peer_slot);
+  if (ev.type == KEEL_EVENT_IO_ERROR) {
     out += " error=" + ErrnoName(ev.error) + " sector=" + std::to_string(ev.sector);
+  } else if (ev.error) {
+    out += " error=" + ErrnoName(ev.error);
+  }
+  if (ev.sync_percent) out += " percent=" + std::to_string(*ev.sync_percent);
+  if (ev.epoch) out += " epoch=" + std::to_string(*ev.epoch);
+  if (ev.message) out += " message=" + nlohmann::json(*ev.message).dump();
   return out;
 }
 
@@ -224,6 +319,8 @@ nlohmann::json StatsJson(const VolumeStats& s) {
 
 nlohmann::json VolumeJson(const VolumeStatus& v) {
   bool attached = !v.device_name.empty();
+  nlohmann::json peers = nlohmann::json::array();
+  for (const PeerStatus& p : v.peers) peers.push_back(PeerJson(p));
   return {
       {"id", v.id},
       {"uuid", v.uuid.ToString()},
@@ -238,6 +335,53 @@ nlohmann::json VolumeJson(const VolumeStatus& v) {
       {"major", attached ? nlohmann::json(v.major) : nlohmann::json(nullptr)},
       {"minor", attached ? nlohmann::json(v.minor) : nlohmann::json(nullptr)},
       {"stats", StatsJson(v.stats)},
+      {"freeze_policy",
+       v.freeze_policy ? nlohmann::json(FreezePolicyName(*v.freeze_policy)) : nullptr},
+      {"freeze_timeout_ms", OrNull(v.freeze_timeout_ms)},
+      {"peer_timeout_ms", OrNull(v.peer_timeout_ms)},
+      {"resync_rate", OrNull(v.resync_rate)},
+      {"data_digest", OrNull(v.data_digest)},
+      {"granularity", OrNull(v.granularity)},
+      {"peers", peers},
+      {"target", v.target ? TargetJson(*v.target) : nlohmann::json(nullptr)},
+  };
+}
+
+nlohmann::json PeerJson(const PeerStatus& p) {
+  return {
+      {"slot", p.slot},
+      {"name", p.name},
+      {"addr", p.addr},
+      {"port", p.port},
+      {"state", PeerStateName(p.state)},
+      {"state_code", p.state},
+      {"in_sync", p.in_sync},
+      {"connected", p.connected},
+      {"sync_percent", OrNull(p.sync_percent)},
+      {"dirty_bytes", p.dirty_bytes},
+      {"bytes_sent", p.bytes_sent},
+      {"bytes_acked", p.bytes_acked},
+      {"resync_bytes", p.resync_bytes},
+      {"resync_rate", p.resync_rate},
+      {"epoch", OrNull(p.epoch)},
+      {"error", p.error},
+      {"error_name", ErrnoNameJson(p.error)},
+      {"message", StringOrNull(p.message)},
+      {"connects", p.connects},
+  };
+}
+
+nlohmann::json TargetJson(const TargetStatus& t) {
+  return {
+      {"addr", t.addr},
+      {"port", t.port},
+      {"connected", t.connected},
+      {"accepted", t.accepted},
+      {"refused", t.refused},
+      {"error", t.error},
+      {"error_name", ErrnoNameJson(t.error)},
+      {"message", StringOrNull(t.message)},
+      {"bytes_written", t.bytes_written},
   };
 }
 
@@ -281,14 +425,19 @@ nlohmann::json InfoJson(const ModuleInfo& info) {
 
 nlohmann::json EventJson(const KernelEvent& ev) {
   bool io = ev.type == KEEL_EVENT_IO_ERROR;
+  bool has_error = io || ev.error != 0;
   return {
       {"type", EventTypeName(ev.type)},
       {"type_code", ev.type},
       {"volume_id", ev.volume_id},
       {"uuid", ev.uuid.ToString()},
-      {"error", io ? nlohmann::json(ev.error) : nlohmann::json(nullptr)},
-      {"error_name", io ? nlohmann::json(ErrnoName(ev.error)) : nlohmann::json(nullptr)},
+      {"error", has_error ? nlohmann::json(ev.error) : nlohmann::json(nullptr)},
+      {"error_name", has_error ? nlohmann::json(ErrnoName(ev.error)) : nlohmann::json(nullptr)},
       {"sector", io ? nlohmann::json(ev.sector) : nlohmann::json(nullptr)},
+      {"peer_slot", OrNull(ev.peer_slot)},
+      {"sync_percent", OrNull(ev.sync_percent)},
+      {"epoch", OrNull(ev.epoch)},
+      {"message", OrNull(ev.message)},
   };
 }
 

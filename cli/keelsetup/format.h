@@ -18,11 +18,12 @@ namespace keel {
 using LatencyHistogram = std::array<uint64_t, KEEL_LAT_BUCKETS>;
 
 // KEEL_STATE_* bits as words: "attached", "direct-io", "formatted",
-// "io-error"; unknown bits as "bitN".
+// "io-error", "diskless", "listening", "frozen"; unknown bits as "bitN".
 std::vector<std::string> StateWords(uint32_t mask);
 // The words joined by commas, or "-" when no bit is set.
 std::string StateText(uint32_t mask);
-// KEEL_FEATURE_* bits: "events", "volumes", "discard", "flush-fua", "bitN".
+// KEEL_FEATURE_* bits: "events", "volumes", "discard", "flush-fua",
+// "replication", "bitN".
 std::vector<std::string> FeatureNames(uint64_t mask);
 // "/dev/keel3", or "" when the volume is detached.
 std::string DevicePath(const VolumeStatus& v);
@@ -46,16 +47,26 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
 // The header and one row per volume: ID UUID SIZE BS STATE DEVICE BACKING.
 std::vector<std::vector<std::string>> VolumeTable(const std::vector<VolumeStatus>& volumes);
 
-// Multi-line "key: value" descriptions.
+// Multi-line "key: value" descriptions.  VolumeText ends with
+// ReplicationText.
 std::string VolumeText(const VolumeStatus& v);
+// The replication settings the module reported, a table of the peers (and
+// each one's last error) and the replica target; "" when there is none.
+std::string ReplicationText(const VolumeStatus& v);
+// "50 MiB/s", or "unlimited" for 0.
+std::string ResyncRateText(uint64_t rate);
 std::string StatsText(const VolumeStatus& v);
 std::string InfoText(const ModuleInfo& info);
-// One line: "volume-attached volume=3 uuid=... [error=EIO sector=N]".
+// One line: "volume-attached volume=3 uuid=... [slot=N] [error=EIO]
+// [sector=N] [percent=N] [epoch=N] [message="..."]" (the message as a JSON
+// string, so it stays on one line).
 std::string EventText(const KernelEvent& ev);
 
 // JSON, with the stable snake_case field names of docs/netlink.md.
 nlohmann::json StatsJson(const VolumeStats& s);
 nlohmann::json VolumeJson(const VolumeStatus& v);
+nlohmann::json PeerJson(const PeerStatus& p);
+nlohmann::json TargetJson(const TargetStatus& t);
 // stats plus estimated percentiles and the non-empty buckets.
 nlohmann::json StatsReportJson(const VolumeStatus& v);
 nlohmann::json InfoJson(const ModuleInfo& info);

@@ -161,8 +161,191 @@ TEST_CASE("Events as text and JSON") {
   CHECK(j["error_name"] == "EIO");
   CHECK(j["sector"] == 2048);
   ev.type = KEEL_EVENT_VOLUME_CREATED;
+  ev.error = 0;
   CHECK(EventText(ev) == "volume-created volume=3 uuid=00000000-0000-0000-0000-000000000000");
-  CHECK(EventJson(ev)["sector"].is_null());
+  nlohmann::json c = EventJson(ev);
+  for (const char* k :
+       {"sector", "error", "error_name", "peer_slot", "sync_percent", "epoch", "message"})
+    CHECK_MESSAGE(c[k].is_null(), k);
+}
+
+TEST_CASE("Events: replication fields as text and JSON") {
+  KernelEvent ev;
+  ev.type = KEEL_EVENT_PEER_REFUSED;
+  ev.volume_id = 2;
+  ev.peer_slot = 1;
+  ev.error = ESTALE;
+  ev.epoch = 4;
+  ev.message = "stale epoch: 3 < \"4\"";
+  CHECK(EventText(ev) ==
+        "peer-refused volume=2 uuid=00000000-0000-0000-0000-000000000000 slot=1 error=ESTALE "
+        "epoch=4 message=\"stale epoch: 3 < \\\"4\\\"\"");
+  nlohmann::json j = EventJson(ev);
+  CHECK(j["type"] == "peer-refused");
+  CHECK(j["peer_slot"] == 1);
+  CHECK(j["error"] == ESTALE);
+  CHECK(j["error_name"] == "ESTALE");
+  CHECK(j["sector"].is_null());
+  CHECK(j["epoch"] == 4);
+  CHECK(j["message"] == "stale epoch: 3 < \"4\"");
+  CHECK(j["sync_percent"].is_null());
+
+  KernelEvent progress;
+  progress.type = KEEL_EVENT_SYNC_PROGRESS;
+  progress.volume_id = 2;
+  progress.peer_slot = 0;
+  progress.sync_percent = 0;  // present though 0
+  CHECK(EventText(progress) ==
+        "sync-progress volume=2 uuid=00000000-0000-0000-0000-000000000000 slot=0 percent=0");
+  CHECK(EventJson(progress)["sync_percent"] == 0);
+  CHECK(EventJson(progress)["peer_slot"] == 0);
+}
+
+static VolumeStatus ReplicatedVolume() {
+  VolumeStatus v = SampleVolume(true);
+  v.freeze_policy = KEEL_FREEZE_FAIL;
+  v.freeze_timeout_ms = 30000;
+  v.peer_timeout_ms = 5000;
+  v.resync_rate = 50ULL << 20;
+  v.data_digest = true;
+  v.granularity = 65536;
+  PeerStatus p;
+  p.slot = 1;
+  p.name = "node-b";
+  p.addr = "10.214.0.2";
+  p.port = 7800;
+  p.state = KEEL_PEER_STATE_SYNCING;
+  p.connected = true;
+  p.sync_percent = 42;
+  p.dirty_bytes = 1 << 20;
+  p.bytes_sent = 8192;
+  p.bytes_acked = 4096;
+  p.resync_bytes = 65536;
+  p.resync_rate = 10 << 20;
+  p.epoch = 7;
+  p.connects = 2;
+  v.peers.push_back(p);
+  PeerStatus lost;
+  lost.slot = 2;
+  lost.addr = "fd00::3";
+  lost.port = 7800;
+  lost.state = KEEL_PEER_STATE_LOST;
+  lost.in_sync = true;
+  lost.error = ECONNREFUSED;
+  lost.message = "connection refused";
+  v.peers.push_back(lost);
+  return v;
+}
+
+TEST_CASE("VolumeText: settings, peers and their errors, the target") {
+  VolumeStatus v = ReplicatedVolume();
+  std::string t = VolumeText(v);
+  CHECK(t.find("replication settings:\n") != std::string::npos);
+  CHECK(t.find("freeze policy:   fail\n") != std::string::npos);
+  CHECK(t.find("freeze timeout:  30000 ms\n") != std::string::npos);
+  CHECK(t.find("peer timeout:    5000 ms\n") != std::string::npos);
+  CHECK(t.find("resync rate:     50 MiB/s\n") != std::string::npos);
+  CHECK(t.find("data digest:     on\n") != std::string::npos);
+  CHECK(t.find("granularity:     64 KiB (65536 bytes) per bitmap bit\n") != std::string::npos);
+  CHECK(t.find("peers:\n  SLOT  NAME") != std::string::npos);
+  CHECK(t.find("  1     node-b  10.214.0.2:7800  syncing  no       yes        42%   1 MiB  8 KiB  "
+               "4 KiB  64 KiB    10 MiB/s     7      2\n") != std::string::npos);
+  CHECK(t.find("  2     -       [fd00::3]:7800   lost     yes      no         -     0 B") !=
+        std::string::npos);
+  CHECK(t.find("  peer 2 last error: ECONNREFUSED: connection refused\n") != std::string::npos);
+  CHECK(t.find("peer 1 last error") == std::string::npos);
+  CHECK(t.find("replica target") == std::string::npos);
+
+  TargetStatus target;
+  target.addr = "0.0.0.0";
+  target.port = 7801;
+  target.accepted = 3;
+  target.refused = 1;
+  target.error = EACCES;
+  target.message = "wrong MAC";
+  target.bytes_written = 4096;
+  v.target = target;
+  t = VolumeText(v);
+  CHECK(t.find("replica target:\n  listening on:   0.0.0.0:7801\n") != std::string::npos);
+  CHECK(t.find("  connected:      no\n") != std::string::npos);
+  CHECK(t.find("  last refusal:   EACCES: wrong MAC\n") != std::string::npos);
+  CHECK(t.find("  bytes written:  4 KiB (4096 bytes)\n") != std::string::npos);
+
+  // Nothing about replication for a module that reports none of it.
+  CHECK(ReplicationText(SampleVolume(true)).empty());
+  VolumeStatus diskless = SampleVolume(false);
+  diskless.backing_path.clear();
+  diskless.state |= KEEL_STATE_DISKLESS;
+  CHECK(VolumeText(diskless).find("backing:      none (diskless)\n") != std::string::npos);
+  CHECK(ResyncRateText(0) == "unlimited");
+}
+
+TEST_CASE("VolumeJson: settings, peers and target fields") {
+  nlohmann::json plain = VolumeJson(SampleVolume(false));
+  for (const char* k : {"freeze_policy", "freeze_timeout_ms", "peer_timeout_ms", "resync_rate",
+                        "data_digest", "granularity", "target"})
+    CHECK_MESSAGE(plain[k].is_null(), k);
+  CHECK(plain["peers"] == nlohmann::json::array());
+
+  VolumeStatus v = ReplicatedVolume();
+  TargetStatus target;
+  target.addr = "10.214.0.3";
+  target.port = 7801;
+  target.connected = true;
+  target.accepted = 1;
+  target.bytes_written = 1 << 20;
+  v.target = target;
+  nlohmann::json j = VolumeJson(v);
+  CHECK(j["freeze_policy"] == "fail");
+  CHECK(j["freeze_timeout_ms"] == 30000);
+  CHECK(j["peer_timeout_ms"] == 5000);
+  CHECK(j["resync_rate"] == 50ULL << 20);
+  CHECK(j["data_digest"] == true);
+  CHECK(j["granularity"] == 65536);
+  REQUIRE(j["peers"].size() == 2);
+  const nlohmann::json& p = j["peers"][0];
+  CHECK(p == nlohmann::json({{"slot", 1},
+                             {"name", "node-b"},
+                             {"addr", "10.214.0.2"},
+                             {"port", 7800},
+                             {"state", "syncing"},
+                             {"state_code", KEEL_PEER_STATE_SYNCING},
+                             {"in_sync", false},
+                             {"connected", true},
+                             {"sync_percent", 42},
+                             {"dirty_bytes", 1 << 20},
+                             {"bytes_sent", 8192},
+                             {"bytes_acked", 4096},
+                             {"resync_bytes", 65536},
+                             {"resync_rate", 10 << 20},
+                             {"epoch", 7},
+                             {"error", 0},
+                             {"error_name", nullptr},
+                             {"message", nullptr},
+                             {"connects", 2}}));
+  const nlohmann::json& lost = j["peers"][1];
+  CHECK(lost["state"] == "lost");
+  CHECK(lost["sync_percent"].is_null());
+  CHECK(lost["epoch"].is_null());
+  CHECK(lost["error"] == ECONNREFUSED);
+  CHECK(lost["error_name"] == "ECONNREFUSED");
+  CHECK(lost["message"] == "connection refused");
+  CHECK(j["target"] == nlohmann::json({{"addr", "10.214.0.3"},
+                                       {"port", 7801},
+                                       {"connected", true},
+                                       {"accepted", 1},
+                                       {"refused", 0},
+                                       {"error", 0},
+                                       {"error_name", nullptr},
+                                       {"message", nullptr},
+                                       {"bytes_written", 1 << 20}}));
+  CHECK(j.dump().find("secret") == std::string::npos);
+}
+
+TEST_CASE("StateWords and FeatureNames: replication bits") {
+  CHECK(StateText(KEEL_STATE_DISKLESS | KEEL_STATE_LISTENING | KEEL_STATE_FROZEN) ==
+        "diskless,listening,frozen");
+  CHECK(FeatureNames(KEEL_FEATURE_REPLICATION) == std::vector<std::string>{"replication"});
 }
 
 TEST_CASE("InfoJson and InfoText: objects and volume count, absent from old modules") {

@@ -28,6 +28,15 @@ struct Args {
   uint32_t create_id = 0;
   uint64_t count = 0;
   double timeout_seconds = 0;
+  SetArgs set;
+  uint64_t epoch = 0;
+  uint32_t freeze_timeout_ms = 0;
+  uint32_t peer_timeout_ms = 0;
+  std::string addr;
+  uint16_t port = 0;
+  uint32_t slot = 0;
+  std::string name;
+  bool full_sync = false;
 };
 
 CLI::App* AddSub(CLI::App& app, const char* name, const char* what, const char* help, Args& args) {
@@ -35,6 +44,21 @@ CLI::App* AddSub(CLI::App& app, const char* name, const char* what, const char* 
   sub->add_flag("--json", args.json, "Print JSON instead of text");
   sub->footer(help);
   return sub;
+}
+
+void AddSlot(CLI::App* sub, Args& args) {
+  sub->add_option("--slot", args.slot,
+                  "Peer slot (0-" + std::to_string(KEEL_META_MAX_PEERS - 1) +
+                      "): which of the volume's dirty bitmaps tracks this peer")
+      ->required()
+      ->check(CLI::Range(0, KEEL_META_MAX_PEERS - 1));
+}
+
+void AddEndpoint(CLI::App* sub, Args& args, const char* addr_help) {
+  sub->add_option("--addr", args.addr, addr_help)->required();
+  sub->add_option("--port", args.port, "TCP port (1-65535)")
+      ->required()
+      ->check(CLI::Range(1, 65535));
 }
 
 void AddId(CLI::App* sub, Args& args) {
@@ -69,6 +93,14 @@ int main(int argc, char** argv) {
       "  keelsetup stats 0                                IO counters and latency\n"
       "  keelsetup events --count 1 --timeout 10          wait for one event\n"
       "  keelsetup detach 0 && keelsetup delete 0\n"
+      "Replication (node B holds a replica, node A is attached):\n"
+      "  B: keelsetup create --id 0 --uuid U --size 1G --backing /pool/v0.img\n"
+      "  B: keelsetup set 0 --secret-file /etc/keel/secret --epoch 1\n"
+      "  B: keelsetup listen 0 --addr 10.214.0.2 --port 7800\n"
+      "  A: keelsetup create --id 0 --uuid U --size 1G --backing /pool/v0.img (or --diskless)\n"
+      "  A: keelsetup set 0 --secret-file /etc/keel/secret --epoch 1 && keelsetup attach 0\n"
+      "  A: keelsetup peer-add 0 --slot 1 --addr 10.214.0.2 --port 7800 --name node-b\n"
+      "  A: keelsetup status 0                      peers, their state and resync progress\n"
       "Every subcommand takes --json.\n"
       "\nExit status: 0 success, 1 the module or system refused, 2 usage error.");
 
@@ -88,7 +120,8 @@ int main(int argc, char** argv) {
              "new volume's status.\n"
              "Example: keelsetup create --backing /var/lib/keel/v0.img --size 10G --create-backing",
              args);
-  create->add_option("--backing", args.create.backing, "Backing file or block device")->required();
+  create->add_option("--backing", args.create.backing,
+                     "Backing file or block device (required unless --diskless)");
   create->add_option("--size", args.create.size, "Volume size: 4096, 512M, 10G, 1.5T")->required();
   create
       ->add_option("--uuid", args.create.uuid,
@@ -105,6 +138,12 @@ int main(int argc, char** argv) {
   create->add_flag("--create-backing", args.create.create_backing,
                    "Create the backing file (mode 0600) if it does not exist; an existing\n"
                    "file is never truncated");
+  create->add_flag("--diskless", args.create.diskless,
+                   "No local replica (no --backing): every read and write goes to the\n"
+                   "peers added with peer-add");
+  create->add_option("--granularity", args.create.granularity,
+                     "Bytes per dirty-bitmap bit: a power of two, 4K-1G (default 64K);\n"
+                     "set when the metadata is formatted");
 
   auto* del = AddSub(app, "delete", "Delete a volume (its backing store is kept)",
                      "Closes the volume and marks its metadata clean; the backing store and\n"
@@ -131,6 +170,17 @@ int main(int argc, char** argv) {
   auto* status = AddSub(app, "status", "Show one volume, or every volume as a table",
                         "Without ID: a table of every volume (--json: an array).  With ID: that\n"
                         "volume in full (--json: an object with every field and its stats).\n"
+                        "With replication, also the settings, one row per peer and the replica\n"
+                        "target.  JSON fields (docs/netlink.md has them all):\n"
+                        "  freeze_policy, freeze_timeout_ms, peer_timeout_ms, resync_rate,\n"
+                        "  data_digest, granularity (null when not reported);\n"
+                        "  peers[]: slot, name, addr, port, state (connecting, in-sync, syncing,\n"
+                        "    lost, outdated), state_code, in_sync, connected, sync_percent,\n"
+                        "    dirty_bytes, bytes_sent, bytes_acked, resync_bytes, resync_rate,\n"
+                        "    epoch, error, error_name, message, connects;\n"
+                        "  target (null unless listening): addr, port, connected, accepted,\n"
+                        "    refused, error, error_name, message, bytes_written.\n"
+                        "The secret is never shown.\n"
                         "Example: keelsetup status 3 --json",
                         args);
   auto* status_id =
@@ -144,7 +194,9 @@ int main(int argc, char** argv) {
   AddId(stats, args);
 
   auto* events = AddSub(app, "events", "Print the module's events as they happen",
-                        "One line per event (--json: one JSON object per line).  Stops after\n"
+                        "One line per event (--json: one JSON object per line: type, type_code,\n"
+                        "volume_id, uuid, error, error_name, sector, peer_slot, sync_percent,\n"
+                        "epoch, message; null when the event has none).  Stops after\n"
                         "--count events or --timeout seconds; exit status 1 if the timeout\n"
                         "comes before --count events.  'listening' on stderr says when it is\n"
                         "subscribed.\n"
@@ -154,6 +206,88 @@ int main(int argc, char** argv) {
       events->add_option("--count", args.count, "Stop after N events")->check(CLI::PositiveNumber);
   auto* timeout = events->add_option("--timeout", args.timeout_seconds, "Stop after SECONDS")
                       ->check(CLI::NonNegativeNumber);
+
+  auto* set =
+      AddSub(app, "set", "Change a volume's replication settings",
+             "Sends only the options given; the others keep their values.  Prints the volume's\n"
+             "status (never the secret: the module does not report it).\n"
+             "  --epoch: the volume's generation; never lowered, persisted in the metadata.  A\n"
+             "    replica target refuses initiators with a lower epoch (fencing).\n"
+             "  --secret-file / --secret-hex: the cluster secret of the HMAC-SHA256 handshake,\n"
+             "    16-64 bytes.  The file's bytes are used exactly as they are (a trailing newline\n"
+             "    is part of the secret); prefer it to --secret-hex, which other users can see in\n"
+             "    the process list.  Example: head -c 32 /dev/urandom > /etc/keel/secret\n"
+             "  --freeze-policy: what writes do while a lost in-sync peer awaits 'outdate':\n"
+             "    hold (wait, the default) or fail (fail with EIO after --freeze-timeout).\n"
+             "  --peer-timeout: a peer that does not ack or answer keepalives for this long is\n"
+             "    dropped.\n"
+             "  --resync-rate: bytes per second for resync, 50M, 1G (or 1G/s); 0 = unlimited.\n"
+             "  --digest on|off: crc32c of every data payload on the wire.\n"
+             "Example: keelsetup set 3 --epoch 4 --secret-file /etc/keel/secret --resync-rate 50M",
+             args);
+  AddId(set, args);
+  auto* set_epoch = set->add_option("--epoch", args.epoch, "Volume epoch (never lowered)");
+  set->add_option("--secret-file", args.set.secret_file, "File holding the cluster secret");
+  set->add_option("--secret-hex", args.set.secret_hex, "The cluster secret as hex digits");
+  set->add_option("--freeze-policy", args.set.freeze_policy, "hold or fail")
+      ->check(CLI::IsMember({"hold", "fail"}));
+  auto* set_freeze_timeout =
+      set->add_option("--freeze-timeout", args.freeze_timeout_ms,
+                      "Milliseconds before frozen writes fail (fail policy)");
+  auto* set_peer_timeout = set->add_option("--peer-timeout", args.peer_timeout_ms,
+                                           "Milliseconds without an ack or keepalive");
+  set->add_option("--resync-rate", args.set.resync_rate, "Resync bytes/s: 50M, 1G; 0 = unlimited");
+  set->add_option("--digest", args.set.digest, "on or off: crc32c data digests")
+      ->check(CLI::IsMember({"on", "off"}));
+
+  auto* listen =
+      AddSub(app, "listen", "Run the volume's replica target on an address and port",
+             "This node holds a replica; the attached node connects here (its peer-add).  The\n"
+             "listener lives in the caller's network namespace.  Needs a secret (set).\n"
+             "Example: keelsetup listen 3 --addr 10.214.0.2 --port 7800",
+             args);
+  AddId(listen, args);
+  AddEndpoint(listen, args, "Local IPv4 or IPv6 address to listen on (0.0.0.0 or :: for any)");
+
+  auto* unlisten = AddSub(app, "unlisten", "Stop the volume's replica target",
+                          "Closes the listener and the attached node's connection, if any.\n"
+                          "Example: keelsetup unlisten 3",
+                          args);
+  AddId(unlisten, args);
+
+  auto* peer_add =
+      AddSub(app, "peer-add", "Replicate the volume to the replica target of another node",
+             "Connects (from the caller's network namespace) to the replica target at ADDR:PORT\n"
+             "and keeps reconnecting.  The peer is in sync once connected unless its slot's\n"
+             "dirty bitmap marks regions (those are resynced) or --full-sync copies everything\n"
+             "(a new replica).  Needs a secret (set).\n"
+             "Example: keelsetup peer-add 3 --slot 1 --addr 10.214.0.2 --port 7800 --name node-b",
+             args);
+  AddId(peer_add, args);
+  AddSlot(peer_add, args);
+  AddEndpoint(peer_add, args, "The replica target's IPv4 or IPv6 address");
+  peer_add->add_option("--name", args.name, "The peer's node name, for messages (max 64 bytes)");
+  peer_add->add_flag("--full-sync", args.full_sync,
+                     "Copy the whole volume to it (a new replica); default: only what its\n"
+                     "dirty bitmap marks");
+
+  auto* peer_remove = AddSub(app, "peer-remove", "Forget a peer and its dirty bitmap",
+                             "Closes the connection; writes no longer go to it.\n"
+                             "Example: keelsetup peer-remove 3 --slot 1",
+                             args);
+  AddId(peer_remove, args);
+  AddSlot(peer_remove, args);
+
+  auto* outdate =
+      AddSub(app, "outdate", "Mark a lost peer out of sync so frozen writes go on",
+             "The answer to a peer-lost event, once the cluster state records the peer as out\n"
+             "of sync under EPOCH (greater than the volume's current epoch): the peer leaves the\n"
+             "in-sync set, its bitmap tracks what it misses, and frozen writes complete.\n"
+             "Example: keelsetup outdate 3 --slot 1 --epoch 5",
+             args);
+  AddId(outdate, args);
+  AddSlot(outdate, args);
+  outdate->add_option("--epoch", args.epoch, "The new epoch")->required();
 
   try {
     app.parse(argc, argv);
@@ -180,6 +314,26 @@ int main(int argc, char** argv) {
     request = *req;
   }
 
+  std::optional<SetVolumeRequest> set_request;
+  if (set->parsed()) {
+    if (set_epoch->count()) args.set.epoch = args.epoch;
+    if (set_freeze_timeout->count()) args.set.freeze_timeout_ms = args.freeze_timeout_ms;
+    if (set_peer_timeout->count()) args.set.peer_timeout_ms = args.peer_timeout_ms;
+    auto req = ParseSetArgs(args.set);
+    if (!req.ok()) return Fail(o, req.status(), kExitUsage);
+    set_request = std::move(req).value();
+  }
+  if (listen->parsed() || peer_add->parsed()) {
+    auto a = ParseAddress(args.addr);
+    if (!a.ok()) return Fail(o, a.status(), kExitUsage);
+  }
+  if (peer_add->parsed() && args.name.size() >= KEEL_STRING_MAX) {
+    return Fail(o,
+                Status::Error(EINVAL, "--name is longer than " +
+                                          std::to_string(KEEL_STRING_MAX - 1) + " bytes"),
+                kExitUsage);
+  }
+
   auto client = NetlinkKernelClient::Connect();
   if (!client.ok()) return Fail(o, client.status());
   KernelClient& k = **client;
@@ -192,5 +346,14 @@ int main(int argc, char** argv) {
     return RunStatus(k, status_id->count() ? std::optional<uint32_t>(args.id) : std::nullopt, o);
   }
   if (stats->parsed()) return RunStats(k, args.id, o);
+  if (set->parsed()) return RunSet(k, args.id, *set_request, o);
+  if (listen->parsed()) return RunListen(k, args.id, args.addr, args.port, o);
+  if (unlisten->parsed()) return RunUnlisten(k, args.id, o);
+  if (peer_add->parsed()) {
+    return RunPeerAdd(k, args.id, args.slot, args.addr, args.port, args.name,
+                      args.full_sync ? PeerSync::kFull : PeerSync::kBitmap, o);
+  }
+  if (peer_remove->parsed()) return RunPeerRemove(k, args.id, args.slot, o);
+  if (outdate->parsed()) return RunOutdate(k, args.id, args.slot, args.epoch, o);
   return kExitUsage;
 }
