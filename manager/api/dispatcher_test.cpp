@@ -1,1 +1,82 @@
+#include "manager/api/dispatcher.h"
+
 #include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "manager/kvdb/sqlite_kvdb.h"
+#include "manager/state/temp_dir.h"
+#include "manager/volume/fake_kernel_client.h"
+
+namespace keel {
+namespace {
+
+struct Fixture {
+  TempDir dir;
+  FakeClock clock;
+  FakeKernelClient kernel;
+  PosixFilesystem fs;
+  std::unique_ptr<StateStore> state = std::move(StateStore::Open(dir.file("k.db"), &clock)).value();
+  std::unique_ptr<SqliteKvdb> kvdb = std::move(SqliteKvdb::Open(dir.file("kv.db"), &clock)).value();
+  std::unique_ptr<VolumeManager> vm;
+  std::unique_ptr<ApiDispatcher> api;
+  Fixture() {
+    std::filesystem::create_directory(dir.file("pool"));
+    vm = std::make_unique<VolumeManager>(VolumeManager::Options{"n1", dir.file("pool"), 1ULL << 30},
+                                         state.get(), kvdb.get(), &kernel, &fs, &clock);
+    api = std::make_unique<ApiDispatcher>(vm.get(), [] {
+      return nlohmann::json{{"node_name", "n1"}};
+    });
+  }
+  nlohmann::json Call(const std::string& req) { return nlohmann::json::parse(api->Handle(req)); }
+};
+
+}  // namespace
+
+TEST_CASE("dispatcher: the lifecycle through JSON") {
+  Fixture f;
+  auto r = f.Call(R"({"api":1,"command":"volume.create","args":{"name":"db","size":"64M"}})");
+  REQUIRE(r["ok"] == true);
+  CHECK(r["result"]["name"] == "db");
+  CHECK(r["result"]["size"] == 64 << 20);
+  CHECK(r["result"]["size_human"] == "64 MiB");
+  CHECK(r["result"]["state"] == "detached");
+  CHECK(r["result"]["device"].is_null());
+  r = f.Call(R"({"api":1,"command":"volume.attach","args":{"name":"db"}})");
+  CHECK(r["result"]["device"] == "/dev/keel0");
+  r = f.Call(R"({"api":1,"command":"volume.list"})");
+  REQUIRE(r["result"]["volumes"].size() == 1);
+  CHECK(r["result"]["volumes"][0]["device"] == "/dev/keel0");
+  r = f.Call(R"({"api":1,"command":"volume.inspect","args":{"name":"db"}})");
+  CHECK(r["result"]["kernel"]["stats"]["errors"] == 0);
+  r = f.Call(R"({"api":1,"command":"node.info"})");
+  CHECK(r["result"]["node_name"] == "n1");
+  CHECK(r["result"]["pool"]["volumes"] == 1);
+  CHECK(r["result"]["pool"]["used"] == (64 << 20) + kMetadataReserve);
+  r = f.Call(R"({"api":1,"command":"volume.delete","args":{"name":"db"}})");
+  CHECK(r["error"]["code"] == "busy");
+  r = f.Call(R"({"api":1,"command":"volume.delete","args":{"name":"db","force":true}})");
+  CHECK(r["ok"] == true);
+  r = f.Call(R"({"api":1,"command":"volume.delete","args":{"name":"db"}})");
+  CHECK(r["error"]["code"] == "not_found");
+  CHECK(r["error"]["message"] == "volume 'db' does not exist");
+}
+
+TEST_CASE("dispatcher: errors are objects with a stable code and a message") {
+  Fixture f;
+  for (const char* bad :
+       {"", "{", R"({"api":1,"command":"nope"})",
+        R"({"api":1,"command":"volume.create","args":{"name":"a","size":"9P"}})"}) {
+    auto r = f.Call(bad);
+    INFO(bad);
+    CHECK(r["api"] == 1);
+    CHECK(r["ok"] == false);
+    CHECK(r["error"]["code"].is_string());
+    CHECK_FALSE(r["error"]["message"].get<std::string>().empty());
+  }
+  auto r = f.Call(R"({"api":1,"command":"volume.create","args":{"name":"a","size":"9G"}})");
+  CHECK(r["error"]["code"] == "insufficient_capacity");
+  CHECK(f.kernel.volumes.empty());
+}
+
+}  // namespace keel
