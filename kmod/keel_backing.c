@@ -282,15 +282,31 @@ void keel_backing_close(struct keel_backing *b)
 	keel_obj_put();
 }
 
-static void keel_rq_put(struct keel_rq *cmd)
+/* Every part of the request is done: leave vol->order, complete it. */
+static void keel_rq_finish(struct keel_rq *cmd)
 {
-	if (!atomic_dec_and_test(&cmd->ref))
-		return;
-	if (cmd->bvec)
+	struct keel_volume *vol = cmd->vol;
+	unsigned long flags;
+
+	if (cmd->ordered) {
+		spin_lock_irqsave(&vol->repl_lock, flags);
+		keel_order_remove(&vol->order, &cmd->iv, keel_repl_admit, vol);
+		cmd->ordered = false;
+		spin_unlock_irqrestore(&vol->repl_lock, flags);
+	}
+	if (cmd->bvec) {
+		kfree(cmd->bvec);
+		cmd->bvec = NULL;
+		cmd->nr_bvec = 0;
 		keel_obj_put();
-	kfree(cmd->bvec);
-	cmd->bvec = NULL;
+	}
 	blk_mq_complete_request(blk_mq_rq_from_pdu(cmd));
+}
+
+void keel_rq_put(struct keel_rq *cmd)
+{
+	if (atomic_dec_and_test(&cmd->parts))
+		keel_rq_finish(cmd);
 }
 
 static void keel_rw_done(struct kiocb *iocb, long ret)
@@ -301,43 +317,60 @@ static void keel_rw_done(struct kiocb *iocb, long ret)
 	keel_rq_put(cmd);
 }
 
-/* Submit a READ or WRITE; false if memory is short (requeue it). */
-static bool keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
-			    struct request *rq)
+/* Give @cmd its own array of the request's bio_vecs (not their data). */
+int keel_rq_map(struct keel_rq *cmd, struct request *rq)
+{
+	struct req_iterator rq_iter;
+	struct bio_vec tmp, *p;
+	unsigned int nr = 0;
+
+	if (cmd->bvec)
+		return 0;
+	rq_for_each_bvec(tmp, rq, rq_iter)
+		nr++;
+	cmd->bvec = kmalloc_array(max(nr, 1U), sizeof(*cmd->bvec), GFP_NOIO);
+	if (!cmd->bvec)
+		return -ENOMEM;
+	keel_obj_get();
+	p = cmd->bvec;
+	rq_for_each_bvec(tmp, rq, rq_iter)
+		*p++ = tmp;
+	cmd->nr_bvec = nr;
+	return 0;
+}
+
+/*
+ * Submit a READ or WRITE to the backing store as one more part of @cmd;
+ * the caller holds a part of its own across the call.  -ENOMEM if memory
+ * is short (nothing was submitted).
+ */
+int keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
+		    struct request *rq)
 {
 	struct keel_backing *b = &vol->backing;
 	bool write = req_op(rq) == REQ_OP_WRITE;
 	struct file *file = b->file;
 	struct req_iterator rq_iter;
-	struct bio_vec *bvec, tmp;
+	struct bio_vec tmp;
 	struct iov_iter iter;
 	unsigned int nr = 0;
 	ssize_t ret;
 
-	rq_for_each_bvec(tmp, rq, rq_iter)
-		nr++;
-
-	if (rq->bio != rq->biotail) {
-		/* Several bios: gather their bio_vecs (not their data). */
-		struct bio_vec *p;
-
-		bvec = kmalloc_array(nr, sizeof(*bvec), GFP_NOIO);
-		if (!bvec)
-			return false;
-		keel_obj_get();
-		p = bvec;
-		rq_for_each_bvec(tmp, rq, rq_iter)
-			*p++ = tmp;
-		cmd->bvec = bvec;
-		iov_iter_bvec(&iter, write ? ITER_SOURCE : ITER_DEST, bvec, nr,
-			      blk_rq_bytes(rq));
+	if (cmd->bvec || rq->bio != rq->biotail) {
+		/* Several bios (or already mapped): walk our own array. */
+		if (keel_rq_map(cmd, rq))
+			return -ENOMEM;
+		iov_iter_bvec(&iter, write ? ITER_SOURCE : ITER_DEST, cmd->bvec,
+			      cmd->nr_bvec, blk_rq_bytes(rq));
 	} else {
 		/* One bio: walk its bio_vec array in place. */
 		struct bio *bio = rq->bio;
 
-		bvec = __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter);
-		iov_iter_bvec(&iter, write ? ITER_SOURCE : ITER_DEST, bvec, nr,
-			      blk_rq_bytes(rq));
+		rq_for_each_bvec(tmp, rq, rq_iter)
+			nr++;
+		iov_iter_bvec(&iter, write ? ITER_SOURCE : ITER_DEST,
+			      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter),
+			      nr, blk_rq_bytes(rq));
 		iter.iov_offset = bio->bi_iter.bi_bvec_done;
 	}
 
@@ -350,17 +383,15 @@ static bool keel_backing_rw(struct keel_volume *vol, struct keel_rq *cmd,
 	if (write && (rq->cmd_flags & REQ_FUA))
 		cmd->iocb.ki_flags |= IOCB_DSYNC;
 	cmd->iocb.ki_ioprio = req_get_ioprio(rq);
-	atomic_set(&cmd->ref, 2);
+	atomic_inc(&cmd->parts);
 
 	if (write)
 		ret = file->f_op->write_iter(&cmd->iocb, &iter);
 	else
 		ret = file->f_op->read_iter(&cmd->iocb, &iter);
-
-	keel_rq_put(cmd);
 	if (ret != -EIOCBQUEUED)
 		keel_rw_done(&cmd->iocb, ret);
-	return true;
+	return 0;
 }
 
 /* Submits the reads and writes queued on one hardware queue, in order. */
@@ -379,11 +410,14 @@ static void keel_submit_pending(struct keel_queue *kq)
 		llist_for_each_entry_safe(cmd, next, list, node) {
 			struct request *rq = blk_mq_rq_from_pdu(cmd);
 
-			if (!keel_backing_rw(kq->vol, cmd, rq)) {
+			atomic_set(&cmd->parts, 1);
+			if (keel_backing_rw(kq->vol, cmd, rq)) {
 				this_cpu_dec(kq->vol->stats->in_flight);
 				atomic_dec(&kq->in_flight);
 				blk_mq_requeue_request(rq, true);
+				continue;
 			}
+			keel_rq_put(cmd);
 		}
 		blk_finish_plug(&plug);
 	}
@@ -438,5 +472,53 @@ void keel_backing_work(struct work_struct *work)
 	}
 	memalloc_noio_restore(noio);
 	cmd->ret = ret;
-	blk_mq_complete_request(rq);
+	keel_rq_put(cmd);
+}
+
+/* Synchronous IO of whole pages at @pos (metadata, resync, the target). */
+static int keel_backing_pio(struct keel_backing *b, struct bio_vec *bvec,
+			    unsigned int nr, size_t len, loff_t pos, bool write,
+			    int rwf)
+{
+	struct iov_iter iter;
+	ssize_t ret;
+
+	iov_iter_bvec(&iter, write ? ITER_SOURCE : ITER_DEST, bvec, nr, len);
+	if (write) {
+		file_start_write(b->file);
+		ret = vfs_iter_write(b->file, &iter, &pos, rwf);
+		file_end_write(b->file);
+	} else {
+		ret = vfs_iter_read(b->file, &iter, &pos, 0);
+	}
+	if (ret < 0)
+		return ret;
+	return ret == len ? 0 : -EIO;
+}
+
+int keel_backing_pread(struct keel_backing *b, struct bio_vec *bvec,
+		       unsigned int nr, size_t len, loff_t pos)
+{
+	return keel_backing_pio(b, bvec, nr, len, pos, false, 0);
+}
+
+int keel_backing_pwrite(struct keel_backing *b, struct bio_vec *bvec,
+			unsigned int nr, size_t len, loff_t pos, int rwf)
+{
+	return keel_backing_pio(b, bvec, nr, len, pos, true, rwf);
+}
+
+/* Store a new epoch in the superblock; caller holds vol->meta_mutex. */
+int keel_meta_store_epoch(struct keel_volume *vol, u64 epoch)
+{
+	struct keel_backing *b = &vol->backing;
+	u64 old = b->meta.epoch;
+	int ret;
+
+	lockdep_assert_held(&vol->meta_mutex);
+	b->meta.epoch = epoch;
+	ret = keel_meta_store(b, b->meta.flags);
+	if (ret)
+		b->meta.epoch = old;
+	return ret;
 }

@@ -48,9 +48,22 @@ static blk_status_t keel_queue_rq(struct blk_mq_hw_ctx *hctx,
 	}
 	cmd->vol = vol;
 	cmd->start_ns = ktime_get_ns();
+	cmd->peer_err = 0;
 	blk_mq_start_request(rq);
 	this_cpu_inc(vol->stats->in_flight);
+	if (rw)
+		atomic_inc(&kq->in_flight);
+	/*
+	 * With peers (or no local replica) every write-like request, and
+	 * reads that cannot be served locally, take the replication path.
+	 */
+	if (keel_repl_active(vol) && (req_op(rq) != REQ_OP_READ ||
+				      vol->diskless)) {
+		keel_repl_queue(vol, cmd);
+		return BLK_STS_OK;
+	}
 	if (!rw) {
+		atomic_set(&cmd->parts, 1);
 		queue_work(keel_io_wq, &cmd->work);
 		return BLK_STS_OK;
 	}
@@ -60,7 +73,7 @@ static blk_status_t keel_queue_rq(struct blk_mq_hw_ctx *hctx,
 	 * (throughput).  Both drain the same list; in-flight requests carry
 	 * no ordering, so two concurrent drains are harmless.
 	 */
-	if (atomic_inc_return(&kq->in_flight) <= 1) {
+	if (atomic_read(&kq->in_flight) <= 1) {
 		llist_add(&cmd->node, &kq->pending);
 		queue_work(keel_io_fast_wq, &kq->work_fast);
 	} else if (llist_add(&cmd->node, &kq->pending)) {
@@ -92,6 +105,10 @@ static void keel_complete_rq(struct request *rq)
 	default:
 		st = ret ? errno_to_blk_status(ret) : BLK_STS_OK;
 		break;
+	}
+	if (st == BLK_STS_OK && cmd->peer_err) {
+		ret = cmd->peer_err;
+		st = errno_to_blk_status(ret);
 	}
 
 	switch (req_op(rq)) {
@@ -145,6 +162,7 @@ static int keel_init_request(struct blk_mq_tag_set *set, struct request *rq,
 
 	INIT_WORK(&cmd->work, keel_backing_work);
 	cmd->bvec = NULL;
+	cmd->ordered = false;
 	return 0;
 }
 
@@ -208,7 +226,11 @@ int keel_disk_attach(struct keel_volume *vol, struct netlink_ext_ack *extack)
 		NL_SET_ERR_MSG(extack, "volume is already attached");
 		return -EALREADY;
 	}
-	if (b->can_punch) {
+	if (vol->target) {
+		NL_SET_ERR_MSG(extack, "this replica is a replica target (another node's volume); stop listening first");
+		return -EBUSY;
+	}
+	if (!vol->diskless && b->can_punch) {
 		kl.max_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
 		kl.discard_granularity = max(b->fs_block, vol->block_size);
 		kl.max_write_zeroes_sectors = UINT_MAX >> SECTOR_SHIFT;

@@ -19,11 +19,7 @@
 struct keel_pending_event {
 	struct list_head node;
 	struct net *net;	/* reference held until sent */
-	u32 type;
-	u32 id;
-	u8 uuid[KEEL_UUID_LEN];
-	int err;
-	u64 sector;
+	struct keel_event_info info;
 };
 
 /* keel_events_lock protects keel_events_list and keel_events_queued. */
@@ -45,8 +41,7 @@ static void keel_events_send(struct work_struct *work)
 
 	list_for_each_entry_safe(ev, next, &batch, node) {
 		/* -ESRCH (nobody listening) is normal. */
-		keel_nl_send_event(ev->net, ev->type, ev->id, ev->uuid,
-				   ev->err, ev->sector);
+		keel_nl_send_event(ev->net, &ev->info);
 		put_net(ev->net);
 		kfree(ev);
 		keel_obj_put();
@@ -55,8 +50,8 @@ static void keel_events_send(struct work_struct *work)
 
 static DECLARE_WORK(keel_events_work, keel_events_send);
 
-void keel_event(struct keel_volume *vol, u32 type, int err, u64 sector,
-		gfp_t gfp)
+static void keel_event_queue(struct keel_volume *vol,
+			     const struct keel_event_info *info, gfp_t gfp)
 {
 	struct keel_pending_event *ev;
 	unsigned long irqflags;
@@ -67,11 +62,10 @@ void keel_event(struct keel_volume *vol, u32 type, int err, u64 sector,
 		return;
 	}
 	ev->net = get_net(vol->net);
-	ev->type = type;
-	ev->id = vol->id;
-	memcpy(ev->uuid, vol->uuid, KEEL_UUID_LEN);
-	ev->err = err;
-	ev->sector = sector;
+	ev->info = *info;
+	ev->info.id = vol->id;
+	memcpy(ev->info.uuid, vol->uuid, KEEL_UUID_LEN);
+	ev->info.epoch = READ_ONCE(vol->epoch);
 
 	spin_lock_irqsave(&keel_events_lock, irqflags);
 	if (keel_events_queued >= KEEL_EVENTS_MAX) {
@@ -86,6 +80,29 @@ void keel_event(struct keel_volume *vol, u32 type, int err, u64 sector,
 	keel_obj_get();
 	spin_unlock_irqrestore(&keel_events_lock, irqflags);
 	queue_work(keel_wq, &keel_events_work);
+}
+
+void keel_event(struct keel_volume *vol, u32 type, int err, u64 sector,
+		gfp_t gfp)
+{
+	struct keel_event_info info = {
+		.type = type, .err = err, .sector = sector,
+		.slot = -1, .percent = -1,
+	};
+
+	keel_event_queue(vol, &info, gfp);
+}
+
+void keel_peer_event(struct keel_volume *vol, u32 type, int slot, int err,
+		     int percent, const char *msg)
+{
+	struct keel_event_info info = {
+		.type = type, .err = err, .slot = slot, .percent = percent,
+	};
+
+	if (msg)
+		strscpy(info.msg, msg, sizeof(info.msg));
+	keel_event_queue(vol, &info, GFP_ATOMIC);
 }
 
 /* Send what is queued and stop; called at module exit. */

@@ -16,6 +16,7 @@
 struct workqueue_struct *keel_wq;
 struct workqueue_struct *keel_io_wq;
 struct workqueue_struct *keel_io_fast_wq;
+struct workqueue_struct *keel_net_wq;
 
 static int __init keel_init(void)
 {
@@ -36,10 +37,16 @@ static int __init keel_init(void)
 		goto err_destroy_io_wq;
 	}
 
+	keel_net_wq = alloc_workqueue("keel_net", WQ_MEM_RECLAIM | WQ_UNBOUND,
+				      0);
+	if (!keel_net_wq) {
+		ret = -ENOMEM;
+		goto err_destroy_io_fast_wq;
+	}
 	ret = keel_disk_init();
 	if (ret) {
 		pr_err("cannot register the block major: %d\n", ret);
-		goto err_destroy_io_fast_wq;
+		goto err_destroy_net_wq;
 	}
 
 	ret = keel_netlink_init();
@@ -53,6 +60,8 @@ static int __init keel_init(void)
 
 err_disk_exit:
 	keel_disk_exit();
+err_destroy_net_wq:
+	destroy_workqueue(keel_net_wq);
 err_destroy_io_fast_wq:
 	destroy_workqueue(keel_io_fast_wq);
 err_destroy_io_wq:
@@ -69,6 +78,7 @@ static void __exit keel_exit(void)
 	keel_netlink_exit();
 	keel_events_exit();
 	keel_disk_exit();
+	destroy_workqueue(keel_net_wq);
 	destroy_workqueue(keel_io_fast_wq);
 	destroy_workqueue(keel_io_wq);
 	destroy_workqueue(keel_wq);

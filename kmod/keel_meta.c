@@ -26,7 +26,12 @@ int keel_meta_layout(struct keel_meta *m)
 	    m->size > KEEL_MAX_VOLUME_SIZE)
 		return -EINVAL;
 
-	m->granularity = KEEL_META_GRANULARITY;
+	if (m->granularity == 0)
+		m->granularity = KEEL_META_GRANULARITY;
+	if (m->granularity < KEEL_META_GRANULARITY_MIN ||
+	    m->granularity > KEEL_META_GRANULARITY_MAX ||
+	    (m->granularity & (m->granularity - 1)))
+		return -EINVAL;
 	m->max_peers = KEEL_META_MAX_PEERS;
 	bits = (m->size + m->granularity - 1) / m->granularity;
 	bytes = keel_round_up((bits + 7) / 8, KEEL_META_BLOCK);

@@ -33,9 +33,11 @@ enum keel_meta_verdict {
 };
 
 /*
- * keel_meta_layout - fill in the layout fields (granularity, bitmap area,
- * data offset) of @m for a volume of m->size bytes.  Returns 0 or -EINVAL
- * if the size is zero, unaligned to m->block_size or too large.
+ * keel_meta_layout - fill in the layout fields (bitmap area, data offset)
+ * of @m for a volume of m->size bytes at m->granularity bytes per bitmap
+ * bit (0: KEEL_META_GRANULARITY).  Returns 0 or -EINVAL if the size is
+ * zero, unaligned to m->block_size or too large, or the granularity is not
+ * a power of two in [KEEL_META_GRANULARITY_MIN, KEEL_META_GRANULARITY_MAX].
  */
 int keel_meta_layout(struct keel_meta *m);
 

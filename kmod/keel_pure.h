@@ -25,10 +25,13 @@
 #include <linux/types.h>
 
 typedef uint8_t u8;
+typedef uint16_t u16;
 typedef uint32_t u32;
 typedef uint64_t u64;
+#define cpu_to_le16(x) ((__le16)htole16(x))
 #define cpu_to_le32(x) ((__le32)htole32(x))
 #define cpu_to_le64(x) ((__le64)htole64(x))
+#define le16_to_cpu(x) le16toh((uint16_t)(x))
 #define le32_to_cpu(x) le32toh((uint32_t)(x))
 #define le64_to_cpu(x) le64toh((uint64_t)(x))
 #ifdef __cplusplus

@@ -65,6 +65,12 @@ u32 keel_volume_state(struct keel_volume *vol)
 		state |= KEEL_STATE_FORMATTED;
 	if (test_bit(KEEL_VOL_IO_ERROR, &vol->flags))
 		state |= KEEL_STATE_IO_ERROR;
+	if (vol->diskless)
+		state |= KEEL_STATE_DISKLESS;
+	if (vol->target)
+		state |= KEEL_STATE_LISTENING;
+	if (keel_volume_frozen(vol))
+		state |= KEEL_STATE_FROZEN;
 	return state;
 }
 
@@ -95,6 +101,21 @@ void keel_volume_read_stats(struct keel_volume *vol, struct keel_stats *sum,
 	*in_flight = inflight > 0 ? inflight : 0;
 }
 
+/* Does some write wait for a PEER_OUTDATE? */
+bool keel_volume_frozen(struct keel_volume *vol)
+{
+	bool frozen = false;
+	int slot;
+
+	spin_lock_irq(&vol->repl_lock);
+	for (slot = 0; slot < KEEL_META_MAX_PEERS; slot++)
+		if (vol->peers[slot] && vol->peers[slot]->lost &&
+		    !vol->peers[slot]->freeze_failed)
+			frozen = true;
+	spin_unlock_irq(&vol->repl_lock);
+	return frozen;
+}
+
 /* Is @file's inode already the backing store of another volume? */
 static bool keel_backing_in_use(struct file *file)
 {
@@ -104,7 +125,7 @@ static bool keel_backing_in_use(struct file *file)
 
 	lockdep_assert_held(&keel_lock);
 	xa_for_each(&keel_volumes, index, vol)
-		if (file_inode(vol->backing.file) == inode)
+		if (vol->backing.file && file_inode(vol->backing.file) == inode)
 			return true;
 	return false;
 }
@@ -146,7 +167,20 @@ int keel_volume_create(const struct keel_meta *want, u32 id, bool pick_id,
 		ret = -ENOMEM;
 		goto err_free_vol;
 	}
+	spin_lock_init(&vol->repl_lock);
+	mutex_init(&vol->meta_mutex);
+	init_llist_head(&vol->repl_new);
+	init_llist_head(&vol->repl_ready);
+	INIT_WORK(&vol->repl_work, keel_repl_work);
+	vol->peer_timeout_ms = KEEL_PEER_TIMEOUT_MS_DEFAULT;
+	vol->freeze_timeout_ms = KEEL_FREEZE_TIMEOUT_MS_DEFAULT;
+	vol->freeze_policy = KEEL_FREEZE_HOLD;
 
+	if (flags & KEEL_CREATE_F_DISKLESS) {
+		/* No local replica: every IO goes to the peers. */
+		vol->diskless = true;
+		goto insert;
+	}
 	ret = keel_backing_open(&vol->backing, path, want->block_size, extack);
 	if (ret)
 		goto err_free_stats;
@@ -160,7 +194,9 @@ int keel_volume_create(const struct keel_meta *want, u32 id, bool pick_id,
 				extack);
 	if (ret)
 		goto err_close_backing;
+	vol->epoch = vol->backing.meta.epoch;
 
+insert:
 	ret = xa_insert(&keel_volumes, id, vol, GFP_KERNEL);
 	if (ret)
 		goto err_close_backing;
@@ -184,7 +220,7 @@ err_free_vol:
 int keel_volume_delete(struct keel_volume *vol, bool force,
 		       struct netlink_ext_ack *extack)
 {
-	int ret;
+	int ret, slot;
 
 	lockdep_assert_held(&keel_lock);
 	if (vol->disk) {
@@ -197,9 +233,15 @@ int keel_volume_delete(struct keel_volume *vol, bool force,
 			return ret;
 		keel_event(vol, KEEL_EVENT_VOLUME_DETACHED, 0, 0, GFP_KERNEL);
 	}
+	keel_target_stop(vol);
+	for (slot = 0; slot < KEEL_META_MAX_PEERS; slot++)
+		if (vol->peers[slot])
+			keel_peer_remove(vol, slot, NULL);
+	flush_work(&vol->repl_work);
 	xa_erase(&keel_volumes, vol->id);
 	keel_event(vol, KEEL_EVENT_VOLUME_DELETED, 0, 0, GFP_KERNEL);
 	keel_backing_close(&vol->backing);
+	memzero_explicit(vol->secret, sizeof(vol->secret));
 	put_net(vol->net);
 	free_percpu(vol->stats);
 	kfree(vol);
