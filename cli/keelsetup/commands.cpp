@@ -60,9 +60,9 @@ Result<CreateVolumeRequest> ParseCreateArgs(const CreateArgs& args, const std::s
   if (!args.granularity.empty()) {
     auto g = ParseSize(args.granularity);
     if (!g.ok()) return g.status();
-    if (*g < 4096 || *g > (1ULL << 30) || (*g & (*g - 1)) != 0)
+    if (*g < KEEL_META_GRANULARITY_MIN || *g > KEEL_META_GRANULARITY_MAX || (*g & (*g - 1)) != 0)
       return Status::Error(EINVAL, "invalid --granularity '" + args.granularity +
-                                       "': must be a power of two from 4K to 1G");
+                                       "': must be a power of two from 4K to 16M");
     req.granularity = static_cast<uint32_t>(*g);
   }
 

@@ -246,7 +246,7 @@ TEST_CASE("ParseCreateArgs: --diskless and --granularity") {
   CreateArgs neither;
   neither.size = "1G";
   CHECK(ParseCreateArgs(neither, "/").status().message().find("--diskless") != std::string::npos);
-  for (const char* g : {"3000", "2K", "64K+", "2G", "0"}) {
+  for (const char* g : {"3000", "2K", "64K+", "32M", "2G", "0"}) {
     CreateArgs b = a;
     b.granularity = g;
     CAPTURE(g);

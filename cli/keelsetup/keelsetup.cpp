@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
                    "No local replica (no --backing): every read and write goes to the\n"
                    "peers added with peer-add");
   create->add_option("--granularity", args.create.granularity,
-                     "Bytes per dirty-bitmap bit: a power of two, 4K-1G (default 64K);\n"
+                     "Bytes per dirty-bitmap bit: a power of two, 4K-16M (default 64K);\n"
                      "set when the metadata is formatted");
 
   auto* del = AddSub(app, "delete", "Delete a volume (its backing store is kept)",

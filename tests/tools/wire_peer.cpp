@@ -967,6 +967,15 @@ ScenarioResult ScenarioReflect(const PeerConfig& cfg) {
             [&](const Partial& p) { return MakeHello(cfg, cfg.epoch, p.challenge->nonce); });
       },
       [&] {
+        // While one connection holds a challenge, a second one offers that
+        // challenge's nonce as its own.
+        Challenged first = Challenge(cfg, cfg.epoch);
+        if (!first.ok) return first.failure;
+        Msg hello = MakeHello(cfg, cfg.epoch, first.p.challenge->nonce);
+        return RawThenClose(cfg, Encode(hello),
+                            "a second connection whose HELLO nonce is the first one's challenge");
+      },
+      [&] {
         // Our MAC computed with the target's nonce in both places.
         return AfterChallenge(
             cfg, "AUTH over a transcript with nonce_i = nonce_t", [&](const Partial& p) {
@@ -1159,7 +1168,8 @@ const std::vector<std::pair<std::string, std::string>>& Scenarios() {
       {"oversized", "a length above KEEL_WIRE_MAX_PAYLOAD, before and after the handshake"},
       {"write-before-auth", "WRITE as the first message, and instead of AUTH"},
       {"bad-mac", "AUTH with a wrong MAC"},
-      {"reflect", "the target's MAC or nonce sent back as ours"},
+      {"reflect",
+       "the target's MAC or challenge nonce sent back as ours (also on a new connection)"},
       {"out-of-order", "AUTH before HELLO, HELLO twice, HELLO and AUTH after WELCOME"},
       {"beyond-end", "WRITEs and a READ past the volume's end (an error ACK passes)"},
       {"length-mismatch", "WRITE whose payload differs from its size; READ with a payload"},

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "manager/common/crc32c.h"
@@ -32,6 +33,9 @@ std::string Hex(const uint8_t* p, size_t n) {
   }
   return out;
 }
+
+// Whether the connection this thread serves negotiated data digests.
+thread_local bool t_digest = false;
 
 const char kUuid[] = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
 
@@ -118,7 +122,7 @@ class TestTarget {
     a.epoch = kEpoch;
     a.status = status;
     a.length = static_cast<uint32_t>(data.size());
-    if (!data.empty() && digest_) {
+    if (!data.empty() && t_digest) {
       a.flags = KEEL_WIRE_F_DIGEST;
       a.digest = Crc32c(data.data(), data.size());
     }
@@ -135,7 +139,7 @@ class TestTarget {
     enum { kHello, kAuth, kData } state = kHello;
     Nonce nonce_i{}, nonce_t{};
     uint64_t epoch_i = 0;
-    digest_ = false;
+    t_digest = false;
     for (;;) {
       uint8_t h[KEEL_WIRE_HDR_SIZE];
       if (!ReadFull(fd, h, sizeof(h))) return;
@@ -171,9 +175,14 @@ class TestTarget {
           if (hello->uuid != *Uuid::Parse(kUuid) || hello->size != kSize)
             return Refuse(fd, KEEL_REFUSE_VOLUME, "not this volume");
           if (m.epoch < kEpoch) return Refuse(fd, KEEL_REFUSE_STALE_EPOCH, "stale epoch");
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            for (const Nonce& n : issued_)
+              if (n == hello->nonce) return Refuse(fd, KEEL_REFUSE_PROTOCOL, "reflected challenge");
+          }
           nonce_i = hello->nonce;
           epoch_i = m.epoch;
-          digest_ = mode_.digest && (hello->features & KEEL_WIRE_FEAT_DIGEST);
+          t_digest = mode_.digest && (hello->features & KEEL_WIRE_FEAT_DIGEST);
           SendChallenge(fd, nonce_i, epoch_i, &nonce_t);
           state = kAuth;
           break;
@@ -203,10 +212,14 @@ class TestTarget {
   void SendChallenge(int fd, const Nonce& nonce_i, uint64_t epoch_i, Nonce* nonce_t) {
     ChallengeFields c;
     c.version = KEEL_WIRE_VERSION;
-    c.features = digest_ ? KEEL_WIRE_FEAT_DIGEST : 0;
+    c.features = t_digest ? KEEL_WIRE_FEAT_DIGEST : 0;
     c.epoch = kEpoch;
-    for (size_t i = 0; i < c.nonce.size(); ++i) c.nonce[i] = static_cast<uint8_t>(i * 7 + seed_);
-    ++seed_;
+    uint8_t seed = seed_++;
+    for (size_t i = 0; i < c.nonce.size(); ++i) c.nonce[i] = static_cast<uint8_t>(i * 7 + seed);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      issued_.push_back(c.nonce);
+    }
     *nonce_t = c.nonce;
     std::vector<uint8_t> key = Secret();
     if (mode_.wrong_secret) key[0] ^= 1;
@@ -222,7 +235,7 @@ class TestTarget {
   // false: close the connection.
   bool HandleRequest(int fd, const Msg& m) {
     if (m.flags & KEEL_WIRE_F_DIGEST) {
-      if (!digest_ || m.type != KEEL_WIRE_WRITE) return false;
+      if (!t_digest || m.type != KEEL_WIRE_WRITE) return false;
       if (Crc32c(m.payload.data(), m.payload.size()) != m.digest) return false;
     }
     switch (m.type) {
@@ -232,17 +245,26 @@ class TestTarget {
           Ack(fd, m, ESTALE);
           return true;
         }
-        memcpy(&data_[m.offset], m.payload.data(), m.size);
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          memcpy(&data_[m.offset], m.payload.data(), m.size);
+        }
         Ack(fd, m, 0);
         return true;
-      case KEEL_WIRE_READ:
+      case KEEL_WIRE_READ: {
         if (m.length != 0) return false;
         if (!RangeOk(m)) {
           Ack(fd, m, EINVAL);
           return true;
         }
-        Ack(fd, m, 0, std::vector<uint8_t>(&data_[m.offset], &data_[m.offset] + m.size));
+        std::vector<uint8_t> data;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          data.assign(&data_[m.offset], &data_[m.offset] + m.size);
+        }
+        Ack(fd, m, 0, std::move(data));
         return true;
+      }
       case KEEL_WIRE_FLUSH:
         if (m.length) return false;
         Ack(fd, m, 0);
@@ -268,11 +290,14 @@ class TestTarget {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) continue;
       ++connections_;
-      timeval tv{1, 0};  // a stuck test must not hang the target
-      if (mode_.sloppy) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      Serve(fd);
-      close(fd);
+      timeval tv{mode_.sloppy ? 1 : 10, 0};  // a stuck test must not hang the target
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      conns_.emplace_back([this, fd] {
+        Serve(fd);
+        close(fd);
+      });
     }
+    for (auto& c : conns_) c.join();
   }
 
   TargetMode mode_;
@@ -282,8 +307,10 @@ class TestTarget {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
-  bool digest_ = false;
-  uint8_t seed_ = 1;
+  std::atomic<uint8_t> seed_{1};
+  std::mutex mu_;              // data_ and issued_
+  std::vector<Nonce> issued_;  // challenge nonces sent
+  std::vector<std::thread> conns_;
 };
 
 }  // namespace
