@@ -233,9 +233,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"hold", "fail"}));
   auto* set_freeze_timeout =
       set->add_option("--freeze-timeout", args.freeze_timeout_ms,
-                      "Milliseconds before frozen writes fail (fail policy)");
+                      "Milliseconds before frozen writes fail (fail policy), 100-3600000");
   auto* set_peer_timeout = set->add_option("--peer-timeout", args.peer_timeout_ms,
-                                           "Milliseconds without an ack or keepalive");
+                                           "Milliseconds without an ack or keepalive, 500-600000");
   set->add_option("--resync-rate", args.set.resync_rate, "Resync bytes/s: 50M, 1G; 0 = unlimited");
   set->add_option("--digest", args.set.digest, "on or off: crc32c data digests")
       ->check(CLI::IsMember({"on", "off"}));
