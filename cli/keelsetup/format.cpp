@@ -149,14 +149,26 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+std::string ReplicationSummary(const VolumeStatus& v) {
+  std::vector<std::string> parts;
+  if (!v.peers.empty()) {
+    size_t in_sync = 0;
+    for (const PeerStatus& p : v.peers) in_sync += p.state == KEEL_PEER_STATE_IN_SYNC;
+    parts.push_back(std::to_string(in_sync) + "/" + std::to_string(v.peers.size()) +
+                    " peers in-sync");
+  }
+  if (v.target) parts.push_back(v.target->connected ? "target,connected" : "target");
+  return parts.empty() ? "-" : Join(parts, ";");
+}
+
 std::vector<std::vector<std::string>> VolumeTable(const std::vector<VolumeStatus>& volumes) {
   std::vector<std::vector<std::string>> rows = {
-      {"ID", "UUID", "SIZE", "BS", "STATE", "DEVICE", "BACKING"}};
+      {"ID", "UUID", "SIZE", "BS", "STATE", "DEVICE", "REPLICATION", "BACKING"}};
   for (const auto& v : volumes) {
     std::string dev = DevicePath(v);
     rows.push_back({std::to_string(v.id), v.uuid.ToString(), FormatSize(v.size),
                     std::to_string(v.block_size), StateText(v.state), dev.empty() ? "-" : dev,
-                    v.backing_path});
+                    ReplicationSummary(v), v.backing_path.empty() ? "-" : v.backing_path});
   }
   return rows;
 }

@@ -44,7 +44,11 @@ std::string FormatMicros(double us);
 // Rows of cells as columns aligned on the widest cell, two spaces apart,
 // without trailing blanks.  Every row ends in a newline.
 std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
-// The header and one row per volume: ID UUID SIZE BS STATE DEVICE BACKING.
+// "1/2 peers in-sync", "target,connected", "target", both joined by ";",
+// or "-" without replication.
+std::string ReplicationSummary(const VolumeStatus& v);
+// The header and one row per volume: ID UUID SIZE BS STATE DEVICE
+// REPLICATION BACKING ("-" for a diskless volume).
 std::vector<std::vector<std::string>> VolumeTable(const std::vector<VolumeStatus>& volumes);
 
 // Multi-line "key: value" descriptions.  VolumeText ends with

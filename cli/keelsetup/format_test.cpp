@@ -87,11 +87,11 @@ TEST_CASE("VolumeTable: one row per volume") {
   std::string t = FormatTable(VolumeTable({SampleVolume(true), SampleVolume(false)}));
   CHECK(t ==
         "ID  UUID                                  SIZE   BS    STATE               DEVICE      "
-        "BACKING\n"
+        "REPLICATION  BACKING\n"
         "3   6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b  1 GiB  4096  attached,direct-io  /dev/keel3  "
-        "/var/lib/keel/v3.img\n"
+        "-            /var/lib/keel/v3.img\n"
         "3   6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b  1 GiB  4096  direct-io           -           "
-        "/var/lib/keel/v3.img\n");
+        "-            /var/lib/keel/v3.img\n");
 }
 
 TEST_CASE("VolumeJson: every field, device null when detached") {
@@ -278,6 +278,22 @@ TEST_CASE("VolumeText: settings, peers and their errors, the target") {
   diskless.state |= KEEL_STATE_DISKLESS;
   CHECK(VolumeText(diskless).find("backing:      none (diskless)\n") != std::string::npos);
   CHECK(ResyncRateText(0) == "unlimited");
+}
+
+TEST_CASE("ReplicationSummary: peers in sync, the target") {
+  VolumeStatus v = ReplicatedVolume();
+  CHECK(ReplicationSummary(v) == "0/2 peers in-sync");
+  v.peers[0].state = KEEL_PEER_STATE_IN_SYNC;
+  CHECK(ReplicationSummary(v) == "1/2 peers in-sync");
+  v.target = TargetStatus{};
+  CHECK(ReplicationSummary(v) == "1/2 peers in-sync;target");
+  v.peers.clear();
+  v.target->connected = true;
+  CHECK(ReplicationSummary(v) == "target,connected");
+  VolumeStatus diskless = SampleVolume(false);
+  diskless.backing_path.clear();
+  std::string t = FormatTable(VolumeTable({diskless}));
+  CHECK(t.substr(t.size() - 3) == " -\n");
 }
 
 TEST_CASE("VolumeJson: settings, peers and target fields") {
