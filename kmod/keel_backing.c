@@ -294,12 +294,11 @@ static void keel_rq_finish(struct keel_rq *cmd)
 		cmd->ordered = false;
 		spin_unlock_irqrestore(&vol->repl_lock, flags);
 	}
-	if (cmd->bvec) {
-		kfree(cmd->bvec);
-		cmd->bvec = NULL;
-		cmd->nr_bvec = 0;
+	if (cmd->bvec)
 		keel_obj_put();
-	}
+	kfree(cmd->bvec);
+	cmd->bvec = NULL;
+	cmd->nr_bvec = 0;
 	blk_mq_complete_request(blk_mq_rq_from_pdu(cmd));
 }
 

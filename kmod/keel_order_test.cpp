@@ -2,6 +2,7 @@
 // math (keel_region.h), compiled in user space.
 extern "C" {
 #include "keel_order.h"
+
 #include "keel_region.h"
 }
 
@@ -92,7 +93,7 @@ TEST_CASE("order: random storm keeps per-block order and never runs overlaps tog
   std::vector<keel_interval> pool;
   pool.reserve(20001);  // stable addresses: an entry's index is its id
   std::vector<keel_interval*> running;
-  std::vector<std::vector<int>> applied(64);   // per block: ids applied in order
+  std::vector<std::vector<int>> applied(64);    // per block: ids applied in order
   std::vector<std::vector<int>> submitted(64);  // per block: ids in arrival order
   Admitted ad;
   int next_id = 0;

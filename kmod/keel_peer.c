@@ -292,6 +292,17 @@ static int keel_peer_handshake(struct keel_peer *p, struct socket *sock)
 	if (ret)
 		goto out;
 	if (crypto_memneq(mac, ch.mac, sizeof(mac))) {
+		struct keel_wire_refuse r = {
+			.reason = cpu_to_le32(KEEL_REFUSE_AUTH),
+			.message = "authentication failed (wrong secret)",
+		};
+
+		m = (struct keel_wire_msg){ .type = KEEL_WIRE_REFUSE,
+					    .length = sizeof(r),
+					    .status = EACCES };
+		keel_wire_encode(&m, &h);
+		if (!keel_sock_send(sock, &h, sizeof(h), true))
+			keel_sock_send(sock, &r, sizeof(r), false);
 		keel_peer_note(p, -EACCES, "the peer failed to authenticate (wrong secret)", true);
 		ret = -EACCES;
 		goto out;

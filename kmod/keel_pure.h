@@ -10,6 +10,7 @@
 #define KEEL_PURE_H
 
 #ifdef __KERNEL__
+#include <linux/kernel.h>
 #include <linux/types.h>
 #include <linux/string.h>
 #include <linux/errno.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <linux/types.h>
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 typedef uint8_t u8;
 typedef uint16_t u16;
 typedef uint32_t u32;

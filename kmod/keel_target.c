@@ -78,18 +78,11 @@ static int keel_tconn_send_msg(struct keel_tconn *conn,
 	return ret;
 }
 
-/* Record why a connection was refused, tell user space, tell the peer. */
-static int keel_target_refuse(struct keel_tconn *conn, u32 reason, int err,
-			      const char *why)
+/* Record why a handshake failed and tell user space. */
+static void keel_target_note(struct keel_tconn *conn, int err, const char *why)
 {
 	struct keel_target *t = conn->t;
-	struct keel_wire_refuse r = { .reason = cpu_to_le32(reason) };
-	struct keel_wire_msg m = {
-		.type = KEEL_WIRE_REFUSE, .length = sizeof(r), .status = err,
-	};
 
-	strscpy(r.message, why, sizeof(r.message));
-	keel_tconn_send_msg(conn, &m, &r, NULL, 0);
 	spin_lock(&t->lock);
 	t->refused++;
 	t->last_err = err;
@@ -98,6 +91,20 @@ static int keel_target_refuse(struct keel_tconn *conn, u32 reason, int err,
 	pr_info_ratelimited("keel%u: replica target refused a connection: %s\n",
 			    t->vol->id, why);
 	keel_peer_event(t->vol, KEEL_EVENT_TARGET_REFUSED, -1, err, -1, why);
+}
+
+/* Refuse a connection: record why, tell the peer.  Returns -@err. */
+static int keel_target_refuse(struct keel_tconn *conn, u32 reason, int err,
+			      const char *why)
+{
+	struct keel_wire_refuse r = { .reason = cpu_to_le32(reason) };
+	struct keel_wire_msg m = {
+		.type = KEEL_WIRE_REFUSE, .length = sizeof(r), .status = err,
+	};
+
+	strscpy(r.message, why, sizeof(r.message));
+	keel_tconn_send_msg(conn, &m, &r, NULL, 0);
+	keel_target_note(conn, err, why);
 	return -err;
 }
 
@@ -207,6 +214,21 @@ static int keel_tconn_handshake(struct keel_tconn *conn)
 	if (ret)
 		goto out_wipe;
 	why = keel_wire_decode(&h, &m, vol->size, vol->block_size);
+	if (!why && m.type == KEEL_WIRE_REFUSE) {
+		struct keel_wire_refuse r;
+		char msg[KEEL_STRING_MAX];
+
+		/* The initiator did not accept our proof: secrets differ. */
+		ret = keel_tconn_recv(conn, &r, sizeof(r), KEEL_HANDSHAKE_MS);
+		if (!ret) {
+			r.message[sizeof(r.message) - 1] = 0;
+			snprintf(msg, sizeof(msg), "initiator: %.*s",
+				 KEEL_STRING_MAX - 12, r.message);
+			keel_target_note(conn, EACCES, msg);
+		}
+		ret = -EACCES;
+		goto out_wipe;
+	}
 	if (why || m.type != KEEL_WIRE_AUTH) {
 		ret = keel_target_refuse(conn, KEEL_REFUSE_PROTOCOL, EPROTO,
 					 why ?: "expected AUTH");

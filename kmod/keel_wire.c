@@ -137,7 +137,7 @@ const char *keel_wire_type_str(u16 type)
 		[KEEL_WIRE_PONG] = "PONG",
 	};
 
-	if (type < sizeof(names) / sizeof(names[0]) && names[type])
+	if (type < ARRAY_SIZE(names) && names[type])
 		return names[type];
 	return "unknown";
 }
