@@ -191,6 +191,14 @@ void ApiServer::Run(const std::function<void()>& tick, std::chrono::milliseconds
       if (now >= c.deadline) expired.push_back(fd);
     }
     for (int fd : expired) {
+      if (!conns_[fd].replying) {
+        // What the client sent while this loop was busy elsewhere counts:
+        // read it before calling the client slow (and closing a socket
+        // with unread data would reset the client's connection).
+        OnReadable(fd);
+        auto it = conns_.find(fd);
+        if (it == conns_.end() || it->second.replying) continue;
+      }
       Conn& c = conns_[fd];
       if (c.replying) {
         Close(fd);  // the client does not read its reply

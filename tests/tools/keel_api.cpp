@@ -32,8 +32,12 @@ int main(int argc, char** argv) {
   app.add_option("-s,--socket", socket_path, "keeld's API socket");
   app.add_option("-t,--timeout", timeout_s, "seconds to wait for the reply");
   app.add_flag("--raw", raw, "send the argument verbatim, without a newline");
-  app.add_option("request", words, "JSON, '-' for stdin, or COMMAND key=value...");
+  // The request words are taken verbatim (an option would let CLI11 split
+  // "[1,2]" into a list).
+  app.allow_extras();
+  app.footer("request: JSON, '-' for stdin, or COMMAND key=value...");
   CLI11_PARSE(app, argc, argv);
+  words = app.remaining();
 
   std::string request;
   if (words.empty() || words[0] == "-") {
