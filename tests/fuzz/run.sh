@@ -1,0 +1,59 @@
+#!/bin/bash
+# tests/fuzz/run.sh [-r RESULTS] [-t SECONDS]: build every libFuzzer target
+# (clang++ -fsanitize=fuzzer,address,undefined) into build/fuzz/ and run
+# each for a bounded time (default 35 s in all; the build about 25 s more) from its seed corpus in
+# tests/fuzz/corpus/<name>/.  Prints and appends "PASS|FAIL fuzz/<name>
+# detail" lines to RESULTS.  Crash inputs are kept in build/fuzz/<name>/.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+results=
+total=35
+while getopts r:t: o; do
+	case $o in
+	r) results=$OPTARG ;;
+	t) total=$OPTARG ;;
+	*) echo "usage: $0 [-r RESULTS] [-t SECONDS]" >&2; exit 2 ;;
+	esac
+done
+rc=0
+result() {
+	printf '%-4s %s %s\n' "$1" "$2" "${3:+($3)}"
+	[ -n "$results" ] && echo "$1 $2 ${3:-}" >> "$results"
+	[ "$1" = PASS ] || rc=1
+}
+
+# name: sources (beside the target)
+declare -A targets=(
+	[api_request]="tests/fuzz/api_request_fuzz.cpp manager/api/request.cpp manager/config/config.cpp
+		manager/log/log.cpp manager/common/size.cpp manager/common/status.cpp"
+)
+per=$((total / ${#targets[@]}))
+for name in "${!targets[@]}"; do
+	out=$root/build/fuzz/$name
+	mkdir -p "$out/corpus"
+	bin=$out/${name}_fuzz
+	# Rebuilt only when a source or a header under manager/ is newer.
+	# shellcheck disable=SC2086
+	if [ -x "$bin" ] && [ -z "$(find ${targets[$name]} manager -name '*.h' -newer "$bin" 2>/dev/null;
+		find ${targets[$name]} -newer "$bin")" ]; then
+		:
+	elif ! clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -I. -DKEEL_VERSION='"fuzz"' \
+		${targets[$name]} -o "$bin" > "$out/build.log" 2>&1; then
+		result FAIL "fuzz/$name" "build failed: $(grep -m1 error "$out/build.log")"
+		continue
+	fi
+	cp -n tests/fuzz/corpus/$name/* "$out/corpus/" 2>/dev/null
+	(cd "$out" && "$bin" -max_total_time="$per" -max_len=8192 -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 corpus > run.log 2>&1)
+	st=$?
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/run.log")
+	if [ "$st" = 0 ]; then
+		result PASS "fuzz/$name" "${runs:-?} inputs in ${per}s"
+	else
+		grep -m3 -E 'ERROR|SUMMARY|deadly' "$out/run.log"
+		result FAIL "fuzz/$name" "exit $st, see build/fuzz/$name/run.log and crash-* there"
+	fi
+done
+exit $rc
