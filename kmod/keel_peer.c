@@ -175,7 +175,7 @@ static void keel_peer_send_work(struct work_struct *work)
 		payload = m.type == KEEL_WIRE_WRITE;
 		if (payload) {
 			m.length = m.size;
-			if (READ_ONCE(vol->digest)) {
+			if (p->digest) {
 				m.flags |= KEEL_WIRE_F_DIGEST;
 				m.digest = keel_crc32c_bvec(preq->bvec,
 							    preq->nr_bvec,
@@ -281,6 +281,13 @@ static int keel_peer_handshake(struct keel_peer *p, struct socket *sock)
 	if (ret)
 		goto out;
 	epoch_t = le64_to_cpu(ch.epoch);
+	if (le32_to_cpu(ch.version) != KEEL_WIRE_VERSION ||
+	    (le64_to_cpu(ch.features) & ~le64_to_cpu(hello.features)) ||
+	    epoch_t != m.epoch) {
+		keel_peer_note(p, -EPROTO, "CHALLENGE offers what we did not", true);
+		ret = -EPROTO;
+		goto out;
+	}
 	if (!memcmp(ch.nonce, hello.nonce, sizeof(ch.nonce))) {
 		keel_peer_note(p, -EPROTO, "reflected challenge", true);
 		ret = -EPROTO;
@@ -333,6 +340,7 @@ static int keel_peer_handshake(struct keel_peer *p, struct socket *sock)
 		goto out;
 	}
 	p->peer_epoch = m.epoch;
+	p->digest = le64_to_cpu(ch.features) & KEEL_WIRE_FEAT_DIGEST;
 	ret = 0;
 out:
 	memzero_explicit(secret, sizeof(secret));
@@ -553,8 +561,13 @@ static void keel_peer_down(struct keel_peer *p, struct socket *sock, int err)
 	keel_peer_fail_list(p, &list, was_in_sync);
 	flush_work(&p->resync_work);
 	sock_release(sock);
-	pr_info("keel%u: peer %u (%s) disconnected (%d)%s\n", vol->id, p->slot,
-		p->name, err, was_in_sync ? "; writes wait for PEER_OUTDATE" : "");
+	if (kthread_should_stop())
+		pr_info("keel%u: peer %u (%s) removed\n", vol->id, p->slot,
+			p->name);
+	else
+		pr_info("keel%u: peer %u (%s) disconnected (%d)%s\n", vol->id,
+			p->slot, p->name, err,
+			was_in_sync ? "; writes wait for PEER_OUTDATE" : "");
 	keel_peer_event(vol, was_in_sync ? KEEL_EVENT_PEER_LOST :
 			KEEL_EVENT_PEER_DISCONNECTED, p->slot, -err, -1,
 			p->last_msg);

@@ -82,6 +82,7 @@ struct keel_peer {
 	unsigned long *bm_dirty; /* pages of @bitmap not yet persisted */
 	u32 bm_pages;
 
+	bool digest;		/* data digests negotiated (this connection) */
 	struct socket *sock;	/* valid while the thread's connection runs */
 	struct mutex send_mutex; /* serializes use of @sock for sending */
 	struct work_struct send_work;
