@@ -730,6 +730,7 @@ Result<int> VolumeManager::Reconcile() {
   for (const auto& k : *kernel) {
     std::string u = k.uuid.ToString();
     if (!InPool(k.backing_path) || known_uuids.count(u) || pending_uuids.count(u)) continue;
+    if (!reported_unknown_.insert(u).second) continue;  // once per object
     KLOG(kWarning, "kernel volume over the pool is unknown to keeld; leaving it alone",
          {{"id", std::to_string(k.id)}, {"uuid", u}, {"backing", k.backing_path}});
   }

@@ -23,6 +23,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -131,6 +132,7 @@ class VolumeManager {
   Filesystem* fs_;
   Clock* clock_;
   CrashHook crash_;
+  std::set<std::string> reported_unknown_;  // uuids of unknown kernel objects logged
 };
 
 // The kernel's error for an operation on a volume as a message a person
