@@ -118,7 +118,6 @@ void ApiServer::Reply(int fd, std::string line) {
   c.out.push_back('\n');
   c.written = 0;
   c.deadline = std::chrono::steady_clock::now() + opts_.request_timeout;
-  shutdown(fd, SHUT_RD);
   OnWritable(fd);
 }
 
@@ -176,6 +175,12 @@ void ApiServer::OnWritable(int fd) {
       return;
     }
     c.written += static_cast<size_t>(n);
+  }
+  // Discard what the client sent and we did not read (a busy or too-large
+  // reply): closing over unread data would reset the connection and the
+  // client could lose the reply.  Bounded; the socket is non-blocking.
+  char sink[16384];
+  for (int i = 0; i < 64 && recv(fd, sink, sizeof(sink), 0) > 0; i++) {
   }
   Close(fd);
 }

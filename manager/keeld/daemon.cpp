@@ -32,15 +32,18 @@
 namespace keel {
 namespace {
 
+// Creates a directory (and its parents) if missing; a new one gets `mode`.
 Status MakeDir(const std::string& path, mode_t mode) {
   std::error_code ec;
-  std::filesystem::create_directories(path, ec);
+  bool created = std::filesystem::create_directories(path, ec);
   if (ec) return Status::Error(ec.value(), "cannot create directory " + path + ": " + ec.message());
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return Status::Error(ENOTDIR, path + " is not a directory");
   }
-  (void)mode;
+  if (created && chmod(path.c_str(), mode) != 0) {
+    return Status::Error(errno, "cannot chmod " + path + ": " + strerror(errno));
+  }
   return Status();
 }
 
@@ -158,9 +161,11 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) return Fatal("signalfd failed", Status::Error(errno, strerror(errno)));
 
-  for (const auto& dir :
-       {cfg.data_dir, cfg.pool_dir, std::filesystem::path(cfg.api_socket).parent_path().string()}) {
-    Status s = MakeDir(dir, 0700);
+  const std::string socket_dir = std::filesystem::path(cfg.api_socket).parent_path();
+  for (const auto& [dir, mode] : {std::pair<std::string, mode_t>{cfg.data_dir, 0700},
+                                  {cfg.pool_dir, 0700},
+                                  {socket_dir, 0755}}) {
+    Status s = MakeDir(dir, mode);
     if (!s.ok()) return Fatal("cannot prepare directories", s);
   }
 
