@@ -11,20 +11,22 @@
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"
 . "$KEEL_ROOT/tests/vm/lib/repl.sh"
 
-repl_setup 3 128M
+repl_setup 3 64M
 ks peer-remove 0 --slot 2
-fio_write_verify "$REPL_DEV" --size=128M --rw=write --bs=1M --iodepth=4
+fio_write_verify "$REPL_DEV" --size=64M --rw=write --bs=1M --iodepth=4
 
-ks set 0 --resync-rate 16M > /dev/null
+ks set 0 --resync-rate 8M > /dev/null
 fio --name=bg --filename="$REPL_DEV" --direct=1 --ioengine=libaio --rw=randwrite \
-	--bs=4k --iodepth=4 --size=128M --time_based --runtime=600 > /tmp/bg.out 2>&1 &
+	--bs=4k --iodepth=4 --size=64M --time_based --runtime=600 > /tmp/bg.out 2>&1 &
 bg=$!
 repl_peer_add 3 --full-sync
 wait_peer_state 3 syncing 20
+b0=$(peer_field 3 resync_bytes)
 sleep 3
-rate=$(peer_field 3 resync_rate)
-echo "throttled resync rate: $rate bytes/s (limit 16 MiB/s)"
-[ "$rate" -le $((32 << 20)) ] || fail "resync ran at $rate bytes/s, over twice the limit"
+b1=$(peer_field 3 resync_bytes)
+echo "throttled resync: $((b1 - b0)) bytes in 3 s (limit 8 MiB/s); rate $(peer_field 3 resync_rate) bytes/s"
+[ $((b1 - b0)) -gt 0 ] || fail "resync made no progress"
+[ $((b1 - b0)) -le $((2 * 3 * (8 << 20))) ] || fail "resync ran over twice its limit"
 
 # Cut node 3 while it resyncs: writes go on (no freeze), it is outdated.
 ip link set keel-v3 down
@@ -42,7 +44,7 @@ echo "resync: $before bytes before the cut, $after in all"
 [ "$after" -gt "$before" ] || fail "resync did not resume"
 kill $bg
 wait $bg 2>/dev/null || true
-fio_write_verify "$REPL_DEV" --size=128M --io_size=8M
+fio_write_verify "$REPL_DEV" --size=64M --io_size=8M
 expect_eq "IO errors" "$(ks stats 0 --json | json_get errors)" 0
 expect_replicas_identical
 
@@ -52,6 +54,6 @@ t0=$(date +%s.%N)
 repl_peer_add 3 --full-sync
 wait_peer_state 3 in-sync 180
 t1=$(date +%s.%N)
-python3 -c "import sys; t=float(sys.argv[2])-float(sys.argv[1]); print('full resync of 128 MiB: %.1f s, %.1f MiB/s' % (t, 128/t))" "$t0" "$t1"
+python3 -c "import sys; t=float(sys.argv[2])-float(sys.argv[1]); print('full resync of 64 MiB: %.1f s, %.1f MiB/s' % (t, 64/t))" "$t0" "$t1"
 ks detach 0
 expect_replicas_identical
