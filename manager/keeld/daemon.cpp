@@ -1,7 +1,9 @@
 #include "manager/keeld/daemon.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -167,6 +169,18 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
                                   {socket_dir, 0755}}) {
     Status s = MakeDir(dir, mode);
     if (!s.ok()) return Fatal("cannot prepare directories", s);
+  }
+
+  // One keeld per data directory: a second one would recover and reconcile
+  // under the first one's feet.  The lock goes with the process.
+  const std::string lock_path = cfg.data_dir + "/keeld.lock";
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    return Fatal(
+        "cannot lock the data directory",
+        Status::Error(e, e == EWOULDBLOCK ? "another keeld is running with data_dir " + cfg.data_dir
+                                          : lock_path + ": " + strerror(e)));
   }
 
   SystemClock clock;

@@ -66,6 +66,9 @@ keeld_stop
 grep -q 'msg="keeld stopped"' "$KEELD_LOG" || fail "no clean stop in the log"
 [ -b "$dev" ] || fail "$dev vanished while keeld was stopped"
 keeld_start
+# A second keeld on the same data directory refuses to start.
+if "$KEELD" --config "$KEELD_CONF" > /tmp/second.log 2>&1; then fail "a second keeld started"; fi
+grep -q "another keeld is running" /tmp/second.log || fail "second keeld: $(cat /tmp/second.log)"
 expect_eq "after restart" "$(api volume.inspect name=db | json_get result.device)" "$dev"
 expect_eq "data after restart" "$(dev_sum "$dev" 2 8)" "$want"
 keeld_consistent
