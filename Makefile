@@ -17,7 +17,7 @@ KERNELS ?= $(shell for k in $$(ls /lib/modules 2>/dev/null | sort -V); do \
 	[ -f /boot/vmlinuz-$$k ] && [ -d /lib/modules/$$k/build ] && echo $$k; done)
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps kmod user selftest-modules check demo lint clean FORCE
+.PHONY: all deps kmod user selftest-modules check demo lint clean bench FORCE
 
 all: kmod user selftest-modules
 
@@ -65,6 +65,13 @@ check: deps
 demo: deps
 	@$(MAKE) -s all
 	@tests/demo/foundation-demo.sh
+
+# Keel against the raw backing and DRBD 8.4, side by side in one guest
+# (bench/compare.sh; docs/benchmarks.md).  BENCH_KERNEL=<release> picks the
+# kernel (default: the newest); BENCH_RUNS, BENCH_SECONDS, BENCH_SIZE_MB.
+bench: deps
+	@$(MAKE) -s kmod user
+	@bench/compare.sh $(if $(BENCH_KERNEL),-k $(BENCH_KERNEL))
 
 lint:
 	@tests/lint.sh

@@ -35,8 +35,13 @@ DRBD_PORT1=7790
 mkdir -p "$OUTDIR"
 log() { echo "bench: $(date +%T) $*"; }
 
-# Raw file + loop, 3 keel replicas and 2 DRBD backings (+ metadata) fit.
-pool_setup xfs $((SIZE_MB * 7 + 512))M
+log "start: $RUNS runs x $SECS s, $SIZE_MB MiB volumes, targets: $TARGETS"
+# Raw file + loop, 3 keel replicas and 2 DRBD backings (+ metadata) fit;
+# the pool lives in /dev/shm (half the guest's memory by default): grow it.
+pool_mb=$((SIZE_MB * 7 + 512))
+shm_mb=$(($(stat -f -c '%b * %S' /dev/shm) >> 20))
+[ "$shm_mb" -ge $((pool_mb + 256)) ] || mount -o remount,size=$((pool_mb + 256))M /dev/shm
+pool_setup xfs "${pool_mb}M"
 nodes_create 3
 REPL_N=3
 RAW_LOOP=
