@@ -117,6 +117,7 @@ struct keel_volume {
 
 /* keel_volume.flags bits */
 #define KEEL_VOL_IO_ERROR	0	/* a backing IO has failed */
+#define KEEL_VOL_NO_FREEZE	1	/* detaching: fail writes, never freeze */
 
 /*
  * Per hardware queue: reads and writes waiting for the submission worker.

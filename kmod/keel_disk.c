@@ -285,6 +285,7 @@ int keel_disk_detach(struct keel_volume *vol, bool force,
 		     struct netlink_ext_ack *extack)
 {
 	struct gendisk *disk = vol->disk;
+	int slot;
 
 	lockdep_assert_held(&keel_lock);
 	if (!disk) {
@@ -295,8 +296,24 @@ int keel_disk_detach(struct keel_volume *vol, bool force,
 		NL_SET_ERR_MSG(extack, "disk is open (mounted or in use); close it first or force the detach");
 		return -EBUSY;
 	}
+	if (!force && keel_volume_frozen(vol)) {
+		NL_SET_ERR_MSG(extack, "writes are frozen until a lost peer is outdated; outdate it first, or force the detach (the frozen writes fail)");
+		return -EBUSY;
+	}
+	/*
+	 * del_gendisk() waits for every request in flight, with keel_lock
+	 * held, so nothing may wait for a PEER_OUTDATE now: fail those.
+	 */
+	set_bit(KEEL_VOL_NO_FREEZE, &vol->flags);
+	for (slot = 0; slot < KEEL_META_MAX_PEERS; slot++) {
+		struct keel_peer *p = vol->peers[slot];
+
+		if (p)
+			keel_peer_fail_frozen(p);
+	}
 	/* Fails new IO and waits for every request in flight to finish. */
 	del_gendisk(disk);
+	clear_bit(KEEL_VOL_NO_FREEZE, &vol->flags);
 	put_disk(disk);
 	blk_mq_free_tag_set(&vol->tag_set);
 	vol->disk = NULL;

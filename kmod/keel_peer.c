@@ -122,11 +122,47 @@ static void keel_peer_fail_list(struct keel_peer *p, struct list_head *list,
 	}
 }
 
-/* Mark @p lost (caller holds repl_lock): writes freeze until OUTDATE. */
+/*
+ * Mark @p lost (caller holds repl_lock): writes freeze until OUTDATE --
+ * unless the disk is being detached (KEEL_VOL_NO_FREEZE): then they fail,
+ * as nothing could answer while the detach holds keel_lock.
+ */
 static void keel_peer_set_lost(struct keel_peer *p)
 {
 	p->lost = true;
 	p->lost_since = jiffies;
+	if (test_bit(KEEL_VOL_NO_FREEZE, &p->vol->flags))
+		p->freeze_failed = true;
+}
+
+/*
+ * The disk goes away: fail (EIO) every write that waits for this peer --
+ * frozen for an outdate, or queued for an in-sync peer that is not
+ * connected -- after marking what they dirtied.
+ */
+void keel_peer_fail_frozen(struct keel_peer *p)
+{
+	struct keel_volume *vol = p->vol;
+	struct keel_preq *preq, *next;
+	LIST_HEAD(frozen);
+	LIST_HEAD(queued);
+
+	spin_lock_irq(&vol->repl_lock);
+	if (p->connected || !(p->lost || p->in_sync)) {
+		spin_unlock_irq(&vol->repl_lock);
+		return;
+	}
+	if (!p->lost)
+		keel_peer_set_lost(p);
+	p->freeze_failed = true;
+	list_splice_init(&p->frozen, &frozen);
+	list_splice_init(&p->sendq, &queued);
+	spin_unlock_irq(&vol->repl_lock);
+	keel_peer_fail_list(p, &queued, true);
+	list_for_each_entry_safe(preq, next, &frozen, node) {
+		list_del_init(&preq->node);
+		preq->done(preq, -EIO);
+	}
 }
 
 static void keel_peer_send_work(struct work_struct *work)

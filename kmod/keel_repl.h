@@ -159,6 +159,7 @@ int keel_peer_outdate(struct keel_volume *vol, u32 slot, u64 epoch,
 void keel_peer_queue(struct keel_peer *peer, struct keel_preq *preq);
 void keel_peer_kick(struct keel_peer *peer);
 u32 keel_peer_state(struct keel_peer *peer);
+void keel_peer_fail_frozen(struct keel_peer *peer);
 
 /* keel_resync.c */
 int keel_bitmap_load(struct keel_peer *peer, bool full);
