@@ -33,6 +33,7 @@ $(BUILD)/kmod/%/kmod/keel.ko: FORCE
 	@[ -n "$*" ] || { echo "no kernel headers found: run make deps" >&2; exit 1; }
 	@mkdir -p $(BUILD)/kmod/$*
 	@mkdir -p $(BUILD)/kmod/$*/kmod && cp -rsf $(ROOT)/kmod/. $(BUILD)/kmod/$*/kmod/
+	@find $(BUILD)/kmod/$*/kmod -xtype l -delete
 	@ln -sfn $(ROOT)/include $(BUILD)/kmod/$*/include
 	@ln -sfn $(ROOT)/VERSION $(BUILD)/kmod/$*/VERSION
 	@echo "  KMOD    keel.ko for $*"

@@ -12,6 +12,8 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/net.h>
+#include <linux/uio.h>
 
 #include "keel_compat_probes.h"
 #include <linux/keel.h>
@@ -77,6 +79,28 @@ keel_alloc_disk(struct blk_mq_tag_set *set, const struct keel_queue_limits *kl,
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
 #endif
 	return disk;
+}
+
+/*
+ * keel_send_page - send @len bytes of @page from @offset on @sock without
+ * copying them: the network stack takes a reference on the page instead
+ * (kernel_sendpage() before 6.5, MSG_SPLICE_PAGES after).  The caller checked
+ * sendpage_ok().  Returns bytes sent or -errno, like sock_sendmsg().
+ */
+static inline int keel_send_page(struct socket *sock, struct page *page,
+				 unsigned int offset, size_t len, bool more)
+{
+	int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+#ifdef KEEL_HAVE_KERNEL_SENDPAGE
+	return kernel_sendpage(sock, page, offset, len, flags);
+#else
+	struct bio_vec bv;
+	struct msghdr msg = { .msg_flags = flags | MSG_SPLICE_PAGES };
+
+	bvec_set_page(&bv, page, len, offset);
+	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, &bv, 1, len);
+	return sock_sendmsg(sock, &msg);
+#endif
 }
 
 #endif /* KEEL_COMPAT_H */

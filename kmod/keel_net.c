@@ -37,19 +37,57 @@ int keel_sock_send(struct socket *sock, const void *buf, size_t len,
 	return 0;
 }
 
+/* Send part of one page by copying it into the socket's buffers. */
+static int keel_sock_send_copy(struct socket *sock, struct page *pg,
+			       unsigned int offset, size_t len, bool more)
+{
+	struct msghdr msg = {
+		.msg_flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0),
+	};
+	struct bio_vec bv;
+
+	bvec_set_page(&bv, pg, len, offset);
+	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, &bv, 1, len);
+	return sock_sendmsg(sock, &msg);
+}
+
+/*
+ * Send @len bytes of @bvec.  Page by page: a page the network stack may
+ * hold a reference on is sent without a copy (zero-copy); one it may not
+ * (slab memory) is copied.
+ */
 int keel_sock_send_bvec(struct socket *sock, struct bio_vec *bvec,
 			unsigned int nr, size_t len)
 {
-	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	unsigned int i;
 	int ret;
 
-	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, bvec, nr, len);
-	while (msg_data_left(&msg)) {
-		ret = sock_sendmsg(sock, &msg);
-		if (ret == -EAGAIN || ret == -EINTR)
-			continue;
-		if (ret <= 0)
-			return ret ? ret : -ECONNRESET;
+	for (i = 0; i < nr && len; i++) {
+		size_t n = min_t(size_t, bvec[i].bv_len, len), done = 0;
+
+		while (done < n) {
+			size_t off = bvec[i].bv_offset + done;
+			struct page *pg = nth_page(bvec[i].bv_page,
+						   off >> PAGE_SHIFT);
+			size_t chunk = min_t(size_t, n - done,
+					     PAGE_SIZE - offset_in_page(off));
+			bool more = done + chunk < len;
+
+			if (sendpage_ok(pg))
+				ret = keel_send_page(sock, pg,
+						     offset_in_page(off), chunk,
+						     more);
+			else
+				ret = keel_sock_send_copy(sock, pg,
+							  offset_in_page(off),
+							  chunk, more);
+			if (ret == -EAGAIN || ret == -EINTR)
+				continue;
+			if (ret <= 0)
+				return ret ? ret : -ECONNRESET;
+			done += ret;
+		}
+		len -= n;
 	}
 	return 0;
 }
