@@ -99,6 +99,7 @@ struct keel_volume {
 	struct keel_order order;	/* under repl_lock */
 	struct keel_peer *peers[KEEL_META_MAX_PEERS]; /* under repl_lock */
 	unsigned int npeers;		/* under repl_lock */
+	unsigned int npulling;		/* peers we pull from; under repl_lock */
 	struct llist_head repl_new;	/* requests for keel_repl_work */
 	struct llist_head repl_ready;	/* ... admitted by vol->order */
 	struct work_struct repl_work;

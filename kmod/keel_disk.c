@@ -58,7 +58,7 @@ static blk_status_t keel_queue_rq(struct blk_mq_hw_ctx *hctx,
 	 * reads that cannot be served locally, take the replication path.
 	 */
 	if (keel_repl_active(vol) && (req_op(rq) != REQ_OP_READ ||
-				      vol->diskless)) {
+				      keel_repl_remote_reads(vol))) {
 		keel_repl_queue(vol, cmd);
 		return BLK_STS_OK;
 	}

@@ -61,7 +61,7 @@ static const struct nla_policy keel_peer_add_policy[KEEL_ATTR_MAX + 1] = {
 	[KEEL_ATTR_PORT]	= NLA_POLICY_MIN(NLA_U16, 1),
 	[KEEL_ATTR_PEER_NAME]	= { .type = NLA_NUL_STRING,
 				    .len = KEEL_STRING_MAX - 1 },
-	[KEEL_ATTR_PEER_SYNC]	= NLA_POLICY_MAX(NLA_U32, KEEL_PEER_SYNC_FULL),
+	[KEEL_ATTR_PEER_SYNC]	= NLA_POLICY_MAX(NLA_U32, KEEL_PEER_SYNC_PULL),
 };
 
 /* PEER_REMOVE and PEER_OUTDATE */
@@ -186,7 +186,7 @@ static int keel_nl_put_addr(struct sk_buff *skb, int attr, int port_attr,
 /* A snapshot of a peer, taken under repl_lock. */
 struct keel_peer_snap {
 	u32 slot, state, percent;
-	bool in_sync, connected;
+	bool in_sync, connected, pulling;
 	u64 dirty, sent, acked, resynced, rate, epoch, connects;
 	int err;
 	char name[KEEL_STRING_MAX], msg[KEEL_STRING_MAX];
@@ -205,6 +205,7 @@ static int keel_nl_put_peer(struct sk_buff *skb, const struct keel_peer_snap *p)
 	    nla_put_u32(skb, KEEL_PEER_STATE, p->state) ||
 	    nla_put_u8(skb, KEEL_PEER_IN_SYNC, p->in_sync) ||
 	    nla_put_u8(skb, KEEL_PEER_CONNECTED, p->connected) ||
+	    nla_put_u8(skb, KEEL_PEER_PULLING, p->pulling) ||
 	    nla_put_u32(skb, KEEL_PEER_SYNC_PERCENT, p->percent) ||
 	    nla_put_u64_64bit(skb, KEEL_PEER_DIRTY_BYTES, p->dirty,
 			      KEEL_PEER_PAD) ||
@@ -303,7 +304,9 @@ static int keel_nl_put_repl(struct sk_buff *skb, struct keel_volume *vol)
 			snap->state = keel_peer_state(p);
 			snap->in_sync = p->in_sync;
 			snap->connected = p->connected;
-			snap->percent = p->in_sync ? 100 : p->sync_percent;
+			snap->pulling = p->pull;
+			snap->percent = p->in_sync && !p->pull ? 100 :
+					p->sync_percent;
 			snap->dirty = p->dirty_bits * gran;
 			snap->sent = p->bytes_sent;
 			snap->acked = p->bytes_acked;
@@ -676,7 +679,7 @@ static int keel_nl_peer_add(struct sk_buff *skb, struct genl_info *info)
 	struct sockaddr_storage ss;
 	struct keel_volume *vol;
 	const char *name = NULL;
-	bool full = false;
+	u32 sync = KEEL_PEER_SYNC_BITMAP;
 	int ret;
 
 	if (GENL_REQ_ATTR_CHECK(info, KEEL_ATTR_PEER_SLOT))
@@ -687,13 +690,12 @@ static int keel_nl_peer_add(struct sk_buff *skb, struct genl_info *info)
 	if (attrs[KEEL_ATTR_PEER_NAME])
 		name = nla_data(attrs[KEEL_ATTR_PEER_NAME]);
 	if (attrs[KEEL_ATTR_PEER_SYNC])
-		full = nla_get_u32(attrs[KEEL_ATTR_PEER_SYNC]) ==
-		       KEEL_PEER_SYNC_FULL;
+		sync = nla_get_u32(attrs[KEEL_ATTR_PEER_SYNC]);
 	mutex_lock(&keel_lock);
 	vol = keel_nl_volume(info, &ret);
 	if (vol)
 		ret = keel_peer_add(vol, nla_get_u32(attrs[KEEL_ATTR_PEER_SLOT]),
-				    name, &ss, genl_info_net(info), full,
+				    name, &ss, genl_info_net(info), sync,
 				    info->extack);
 	mutex_unlock(&keel_lock);
 	return ret;

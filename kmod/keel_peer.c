@@ -561,7 +561,7 @@ static void keel_peer_up(struct keel_peer *p, struct socket *sock)
 	p->ping_out = false;
 	p->last_rx = jiffies;
 	p->connects++;
-	resync = !p->in_sync;
+	resync = !p->in_sync || (p->pull && p->dirty_bits);
 	keel_peer_kick(p);
 	spin_unlock_irq(&vol->repl_lock);
 	keel_peer_note(p, 0, "connected", false);
@@ -696,8 +696,9 @@ static int keel_peer_thread(void *arg)
 
 int keel_peer_add(struct keel_volume *vol, u32 slot, const char *name,
 		  const struct sockaddr_storage *addr, struct net *net,
-		  bool full_sync, struct netlink_ext_ack *extack)
+		  u32 sync, struct netlink_ext_ack *extack)
 {
+	int slot2;
 	struct keel_peer *p;
 	int ret;
 
@@ -710,9 +711,16 @@ int keel_peer_add(struct keel_volume *vol, u32 slot, const char *name,
 		NL_SET_ERR_MSG(extack, "this node is a replica target of the volume; stop listening first");
 		return -EBUSY;
 	}
-	if (vol->diskless && full_sync) {
-		NL_SET_ERR_MSG(extack, "a diskless volume has no data to resync a peer from");
+	if (vol->diskless && sync != KEEL_PEER_SYNC_BITMAP) {
+		NL_SET_ERR_MSG(extack, "a diskless volume has no replica to resync to or from");
 		return -EINVAL;
+	}
+	for (slot2 = 0; sync == KEEL_PEER_SYNC_PULL &&
+	     slot2 < KEEL_META_MAX_PEERS; slot2++) {
+		if (vol->peers[slot2] && vol->peers[slot2]->pull) {
+			NL_SET_ERR_MSG(extack, "the volume already pulls from another peer");
+			return -EBUSY;
+		}
 	}
 	if (!vol->secret_len) {
 		NL_SET_ERR_MSG(extack, "set the cluster secret first (VOLUME_SET)");
@@ -734,12 +742,14 @@ int keel_peer_add(struct keel_volume *vol, u32 slot, const char *name,
 	init_waitqueue_head(&p->wait);
 	p->down_since = jiffies;
 
-	ret = keel_bitmap_load(p, full_sync);
+	ret = keel_bitmap_load(p, sync);
 	if (ret) {
 		NL_SET_ERR_MSG(extack, "cannot read or write the peer's dirty bitmap");
 		goto err_free;
 	}
-	p->in_sync = p->dirty_bits == 0;
+	/* A peer we pull from is the good copy: in sync by definition. */
+	p->pull = sync == KEEL_PEER_SYNC_PULL;
+	p->in_sync = p->pull || p->dirty_bits == 0;
 	p->net = get_net(net);
 	p->thread = kthread_create(keel_peer_thread, p, "keel_p%u.%u", vol->id,
 				   slot);
@@ -750,6 +760,8 @@ int keel_peer_add(struct keel_volume *vol, u32 slot, const char *name,
 	spin_lock_irq(&vol->repl_lock);
 	vol->peers[slot] = p;
 	vol->npeers++;
+	if (p->pull)
+		vol->npulling++;
 	spin_unlock_irq(&vol->repl_lock);
 	keel_obj_get();
 	wake_up_process(p->thread);
@@ -775,10 +787,16 @@ int keel_peer_remove(struct keel_volume *vol, u32 slot,
 		NL_SET_ERR_MSG(extack, "no peer in this slot");
 		return -ENOENT;
 	}
+	if (extack && READ_ONCE(p->pull)) {
+		NL_SET_ERR_MSG(extack, "the local replica is still being pulled from this peer: it is the only good copy");
+		return -EBUSY;
+	}
 	kthread_stop(p->thread);	/* disconnects: see keel_peer_down() */
 	spin_lock_irq(&vol->repl_lock);
 	vol->peers[slot] = NULL;
 	vol->npeers--;
+	if (p->pull)
+		vol->npulling--;
 	list_splice_init(&p->frozen, &list);
 	list_splice_tail_init(&p->sendq, &list);
 	spin_unlock_irq(&vol->repl_lock);

@@ -23,6 +23,12 @@ bool keel_repl_active(struct keel_volume *vol)
 	return READ_ONCE(vol->npeers) || vol->diskless;
 }
 
+/* Must reads take the replication path (no complete local replica)? */
+bool keel_repl_remote_reads(struct keel_volume *vol)
+{
+	return vol->diskless || READ_ONCE(vol->npulling);
+}
+
 void keel_repl_queue(struct keel_volume *vol, struct keel_rq *cmd)
 {
 	if (llist_add(&cmd->node, &vol->repl_new))
@@ -109,17 +115,34 @@ static void keel_preq_init(struct keel_preq *preq, struct keel_rq *cmd,
 	INIT_LIST_HEAD(&preq->node);
 }
 
-/* A READ without a local replica: ask one in-sync, connected peer. */
-static void keel_repl_read(struct keel_volume *vol, struct keel_rq *cmd,
+/*
+ * A READ of a region our replica does not have (diskless, or not pulled
+ * yet): ask one in-sync, connected peer -- the one we pull from, if any.
+ * Returns false if the local replica can serve it.
+ */
+static bool keel_repl_read(struct keel_volume *vol, struct keel_rq *cmd,
 			   struct request *rq)
 {
-	struct keel_peer *p;
+	u64 off = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
+	struct keel_peer *p, *pull = NULL;
 	int slot;
 
-	cmd->ret = -EIO;
 	spin_lock_irq(&vol->repl_lock);
 	for (slot = 0; slot < KEEL_META_MAX_PEERS; slot++) {
 		p = vol->peers[slot];
+		if (p && p->pull)
+			pull = p;
+	}
+	if (!vol->diskless &&
+	    (!pull || !keel_bitmap_any(pull, off, blk_rq_bytes(rq)))) {
+		spin_unlock_irq(&vol->repl_lock);
+		return false;
+	}
+	cmd->ret = -EIO;
+	for (slot = 0; slot < KEEL_META_MAX_PEERS; slot++) {
+		p = vol->peers[slot];
+		if (pull && p != pull)
+			continue;
 		if (p && p->connected && p->in_sync && !p->lost) {
 			keel_preq_init(&cmd->preq[slot], cmd, rq);
 			atomic_inc(&cmd->parts);
@@ -129,8 +152,9 @@ static void keel_repl_read(struct keel_volume *vol, struct keel_rq *cmd,
 	}
 	spin_unlock_irq(&vol->repl_lock);
 	if (slot == KEEL_META_MAX_PEERS)
-		pr_err_ratelimited("keel%u: diskless read with no in-sync peer connected\n",
+		pr_err_ratelimited("keel%u: a read the local replica cannot serve, and no in-sync peer is connected\n",
 				   vol->id);
+	return true;
 }
 
 static void keel_repl_dispatch(struct keel_volume *vol, struct keel_rq *cmd)
@@ -151,7 +175,10 @@ static void keel_repl_dispatch(struct keel_volume *vol, struct keel_rq *cmd)
 	if (vol->diskless)
 		cmd->ret = req_op(rq) == REQ_OP_WRITE ? blk_rq_bytes(rq) : 0;
 	if (req_op(rq) == REQ_OP_READ) {
-		keel_repl_read(vol, cmd, rq);	/* local reads never come here */
+		if (keel_repl_read(vol, cmd, rq))
+			goto out_put;
+		if (keel_backing_rw(vol, cmd, rq))
+			cmd->ret = -ENOMEM;
 		goto out_put;
 	}
 

@@ -70,6 +70,7 @@ struct keel_peer {
 	bool connected;		/* handshake done, sender may send */
 	bool ping_due;		/* sender: send a PING */
 	bool ping_out;		/* a PING awaits its PONG */
+	bool pull;		/* @bitmap: regions where *we* are stale */
 	unsigned long down_since; /* jiffies it has not been connected since */
 	unsigned long lost_since; /* jiffies it was lost */
 	struct list_head sendq;	/* to send, in order */
@@ -151,7 +152,7 @@ void keel_target_stop(struct keel_volume *vol);
 /* keel_peer.c */
 int keel_peer_add(struct keel_volume *vol, u32 slot, const char *name,
 		  const struct sockaddr_storage *addr, struct net *net,
-		  bool full_sync, struct netlink_ext_ack *extack);
+		  u32 sync, struct netlink_ext_ack *extack);
 int keel_peer_remove(struct keel_volume *vol, u32 slot,
 		     struct netlink_ext_ack *extack);
 int keel_peer_outdate(struct keel_volume *vol, u32 slot, u64 epoch,
@@ -162,7 +163,8 @@ u32 keel_peer_state(struct keel_peer *peer);
 void keel_peer_fail_frozen(struct keel_peer *peer);
 
 /* keel_resync.c */
-int keel_bitmap_load(struct keel_peer *peer, bool full);
+int keel_bitmap_load(struct keel_peer *peer, u32 sync);
+bool keel_bitmap_any(struct keel_peer *peer, u64 offset, u64 len);
 void keel_bitmap_free(struct keel_peer *peer);
 bool keel_bitmap_mark(struct keel_peer *peer, u64 offset, u64 len);
 int keel_bitmap_persist(struct keel_volume *vol);
@@ -172,6 +174,7 @@ void keel_resync_admit(struct keel_interval *iv);
 
 /* keel_repl.c */
 bool keel_repl_active(struct keel_volume *vol);
+bool keel_repl_remote_reads(struct keel_volume *vol);
 void keel_repl_queue(struct keel_volume *vol, struct keel_rq *cmd);
 void keel_repl_work(struct work_struct *work);
 void keel_repl_admit(struct keel_interval *iv, void *vol);

@@ -52,8 +52,9 @@ static loff_t keel_bitmap_pos(struct keel_volume *vol, u32 slot, u32 page)
 	       (loff_t)page * KEEL_BM_PAGE;
 }
 
-int keel_bitmap_load(struct keel_peer *p, bool full)
+int keel_bitmap_load(struct keel_peer *p, u32 sync)
 {
+	bool full = sync != KEEL_PEER_SYNC_BITMAP;
 	struct keel_volume *vol = p->vol;
 	u32 gran = keel_vol_granularity(vol);
 	size_t bytes;
@@ -71,7 +72,11 @@ int keel_bitmap_load(struct keel_peer *p, bool full)
 		ret = -ENOMEM;
 		goto err_free;
 	}
-	if (!vol->diskless) {
+	/*
+	 * Pulling: the bitmap says where *we* are stale; it lives in memory
+	 * only (after a crash the manager asks for a full pull again).
+	 */
+	if (!vol->diskless && sync != KEEL_PEER_SYNC_PULL) {
 		for (i = 0; i < p->bm_pages; i++) {
 			struct bio_vec bv;
 
@@ -89,11 +94,12 @@ int keel_bitmap_load(struct keel_peer *p, bool full)
 	}
 	if (full) {
 		bitmap_set(p->bitmap, 0, p->nbits);
-		bitmap_set(p->bm_dirty, 0, p->bm_pages);
+		if (sync == KEEL_PEER_SYNC_FULL)
+			bitmap_set(p->bm_dirty, 0, p->bm_pages);
 	}
 	p->dirty_bits = bitmap_weight(p->bitmap, p->nbits);
 	keel_obj_get();
-	if (full) {
+	if (sync == KEEL_PEER_SYNC_FULL) {
 		ret = keel_bitmap_persist(vol);
 		if (ret) {
 			keel_bitmap_free(p);
@@ -128,8 +134,8 @@ bool keel_bitmap_mark(struct keel_peer *p, u64 offset, u64 len)
 	bool fresh = false;
 
 	lockdep_assert_held(&p->vol->repl_lock);
-	if (!len)
-		return false;
+	if (!len || p->pull)
+		return false;	/* a peer we pull from has every write */
 	keel_region_range(offset, len, keel_vol_granularity(p->vol), &first,
 			  &last);
 	for (bit = first; bit <= last && bit < p->nbits; bit++) {
@@ -140,6 +146,18 @@ bool keel_bitmap_mark(struct keel_peer *p, u64 offset, u64 len)
 		fresh = true;
 	}
 	return fresh;
+}
+
+/* Does any region of [offset, offset + len) have its bit set? */
+bool keel_bitmap_any(struct keel_peer *p, u64 offset, u64 len)
+{
+	u64 first, last;
+
+	lockdep_assert_held(&p->vol->repl_lock);
+	keel_region_range(offset, len, keel_vol_granularity(p->vol), &first,
+			  &last);
+	last = min(last, p->nbits - 1);
+	return find_next_bit(p->bitmap, last + 1, first) <= last;
 }
 
 /* Write every changed bitmap page of every peer, durably. */
@@ -163,6 +181,8 @@ int keel_bitmap_persist(struct keel_volume *vol)
 
 			spin_lock_irq(&vol->repl_lock);
 			p = vol->peers[slot];
+			if (p && p->pull)
+				p = NULL;	/* in memory only */
 			if (p)
 				i = find_next_bit(p->bm_dirty, p->bm_pages, i);
 			if (!p || i >= p->bm_pages) {
@@ -286,14 +306,18 @@ static int keel_resync_chunk(struct keel_peer *p, struct keel_chunk *c,
 			return -ECONNRESET;
 		}
 	}
-	ret = keel_backing_pread(&vol->backing, bvec, nr, len,
-				 vol->backing.meta.data_offset + off);
-	if (ret) {
-		keel_chunk_release(vol, c);
-		return ret;
+	if (!p->pull) {
+		/* Push: our copy of the region goes to the peer. */
+		ret = keel_backing_pread(&vol->backing, bvec, nr, len,
+					 vol->backing.meta.data_offset + off);
+		if (ret) {
+			keel_chunk_release(vol, c);
+			return ret;
+		}
 	}
 	c->preq = (struct keel_preq){
-		.type = KEEL_WIRE_WRITE, .flags = KEEL_WIRE_F_RESYNC,
+		.type = p->pull ? KEEL_WIRE_READ : KEEL_WIRE_WRITE,
+		.flags = p->pull ? 0 : KEEL_WIRE_F_RESYNC,
 		.offset = off, .size = len, .bvec = bvec, .nr_bvec = nr,
 		.owner = c, .done = keel_chunk_done,
 	};
@@ -307,6 +331,11 @@ static int keel_resync_chunk(struct keel_peer *p, struct keel_chunk *c,
 	keel_peer_queue(p, &c->preq);
 	spin_unlock_irq(&vol->repl_lock);
 	wait_for_completion(&c->done);
+	if (!c->err && p->pull)
+		/* Pull: the peer's copy of the region replaces ours. */
+		c->err = keel_backing_pwrite(&vol->backing, bvec, nr, len,
+					     vol->backing.meta.data_offset + off,
+					     0);
 	keel_chunk_release(vol, c);
 	if (c->err)
 		return c->err;
@@ -314,7 +343,8 @@ static int keel_resync_chunk(struct keel_peer *p, struct keel_chunk *c,
 	spin_lock_irq(&vol->repl_lock);
 	if (__test_and_clear_bit(bit, p->bitmap)) {
 		p->dirty_bits--;
-		__set_bit(bit / KEEL_BM_PAGE_BITS, p->bm_dirty);
+		if (!p->pull)
+			__set_bit(bit / KEEL_BM_PAGE_BITS, p->bm_dirty);
 	}
 	spin_unlock_irq(&vol->repl_lock);
 	p->resync_bytes += len;
@@ -330,7 +360,7 @@ void keel_resync_work(struct work_struct *work)
 	u64 window_bytes = 0, total, bit = 0;
 	struct keel_chunk *c;
 	struct bio_vec *bvec;
-	bool in_sync = false;
+	bool in_sync = false, pulled = false;
 	unsigned int nr;
 	int ret = 0;
 
@@ -391,12 +421,24 @@ void keel_resync_work(struct work_struct *work)
 	keel_bitmap_persist(vol);
 	if (in_sync) {
 		spin_lock_irq(&vol->repl_lock);
-		in_sync = p->connected && !p->dirty_bits && !p->in_sync;
-		if (in_sync)
+		in_sync = p->connected && !p->dirty_bits &&
+			  (!p->in_sync || p->pull);
+		if (in_sync) {
+			pulled = p->pull;
 			p->in_sync = true;
+			if (p->pull)
+				vol->npulling--;
+			p->pull = false;
+		}
 		spin_unlock_irq(&vol->repl_lock);
 	}
-	if (in_sync) {
+	if (in_sync && pulled) {
+		p->sync_percent = 100;
+		pr_info("keel%u: the local replica is in sync (%llu bytes pulled from peer %u)\n",
+			vol->id, p->resync_bytes, p->slot);
+		keel_peer_event(vol, KEEL_EVENT_PEER_IN_SYNC, p->slot, 0, 100,
+				"local replica pulled");
+	} else if (in_sync) {
 		p->sync_percent = 100;
 		pr_info("keel%u: peer %u (%s) is in sync (%llu bytes resynced)\n",
 			vol->id, p->slot, p->name, p->resync_bytes);

@@ -335,7 +335,7 @@ int RunPeerAdd(KernelClient& k, uint32_t id, uint32_t slot, const std::string& a
                const std::string& name, PeerSync sync, const Output& o) {
   Status s = k.PeerAdd(id, slot, addr, port, name, sync);
   if (!s.ok()) return Fail(o, s);
-  const char* how = sync == PeerSync::kFull ? "full" : "bitmap";
+  const char* how = sync == PeerSync::kFull ? "full" : sync == PeerSync::kPull ? "pull" : "bitmap";
   if (o.json) {
     PrintJson(o, {{"id", id},
                   {"slot", slot},

@@ -380,6 +380,7 @@ nlohmann::json PeerJson(const PeerStatus& p) {
       {"error_name", ErrnoNameJson(p.error)},
       {"message", StringOrNull(p.message)},
       {"connects", p.connects},
+      {"pulling", p.pulling},
   };
 }
 

@@ -338,7 +338,8 @@ TEST_CASE("VolumeJson: settings, peers and target fields") {
                              {"error", 0},
                              {"error_name", nullptr},
                              {"message", nullptr},
-                             {"connects", 2}}));
+                             {"connects", 2},
+                             {"pulling", false}}));
   const nlohmann::json& lost = j["peers"][1];
   CHECK(lost["state"] == "lost");
   CHECK(lost["sync_percent"].is_null());

@@ -37,6 +37,7 @@ struct Args {
   uint32_t slot = 0;
   std::string name;
   bool full_sync = false;
+  bool pull = false;
 };
 
 CLI::App* AddSub(CLI::App& app, const char* name, const char* what, const char* help, Args& args) {
@@ -260,7 +261,9 @@ int main(int argc, char** argv) {
              "Connects (from the caller's network namespace) to the replica target at ADDR:PORT\n"
              "and keeps reconnecting.  The peer is in sync once connected unless its slot's\n"
              "dirty bitmap marks regions (those are resynced) or --full-sync copies everything\n"
-             "(a new replica).  Needs a secret (set).\n"
+             "(a new replica).  --pull is the other direction: this node's replica is the stale\n"
+             "one and the peer is in sync; everything is copied from it in the background and\n"
+             "reads of regions not copied yet are served by it.  Needs a secret (set).\n"
              "Example: keelsetup peer-add 3 --slot 1 --addr 10.214.0.2 --port 7800 --name node-b",
              args);
   AddId(peer_add, args);
@@ -270,6 +273,10 @@ int main(int argc, char** argv) {
   peer_add->add_flag("--full-sync", args.full_sync,
                      "Copy the whole volume to it (a new replica); default: only what its\n"
                      "dirty bitmap marks");
+  peer_add
+      ->add_flag("--pull", args.pull,
+                 "Copy the whole volume from it: our replica is stale, the peer is in sync")
+      ->excludes("--full-sync");
 
   auto* peer_remove = AddSub(app, "peer-remove", "Forget a peer and its dirty bitmap",
                              "Closes the connection; writes no longer go to it.\n"
@@ -351,7 +358,10 @@ int main(int argc, char** argv) {
   if (unlisten->parsed()) return RunUnlisten(k, args.id, o);
   if (peer_add->parsed()) {
     return RunPeerAdd(k, args.id, args.slot, args.addr, args.port, args.name,
-                      args.full_sync ? PeerSync::kFull : PeerSync::kBitmap, o);
+                      args.pull        ? PeerSync::kPull
+                      : args.full_sync ? PeerSync::kFull
+                                       : PeerSync::kBitmap,
+                      o);
   }
   if (peer_remove->parsed()) return RunPeerRemove(k, args.id, args.slot, o);
   if (outdate->parsed()) return RunOutdate(k, args.id, args.slot, args.epoch, o);

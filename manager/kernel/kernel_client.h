@@ -65,6 +65,7 @@ struct PeerStatus {
   int32_t error = 0;              // last connection error, positive errno
   std::string message;            // what that error was
   uint64_t connects = 0;
+  bool pulling = false;  // our replica is being copied from this peer
 };
 
 // The replica target of a volume (KEEL_ATTR_TARGET, nested KEEL_TARGET_*).
@@ -136,6 +137,7 @@ struct SetVolumeRequest {
 enum class PeerSync : uint32_t {
   kBitmap = KEEL_PEER_SYNC_BITMAP,  // only what its dirty bitmap marks
   kFull = KEEL_PEER_SYNC_FULL,      // a new replica: copy everything
+  kPull = KEEL_PEER_SYNC_PULL,      // our replica is stale: copy everything from it
 };
 
 // One message of the "events" multicast group (KEEL_CMD_EVENT).

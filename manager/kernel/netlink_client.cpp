@@ -142,6 +142,7 @@ const nla_policy* PeerPolicy() {
     p[KEEL_PEER_STATE] = Fixed(NLA_U32, 4);
     p[KEEL_PEER_IN_SYNC] = Fixed(NLA_U8, 1);
     p[KEEL_PEER_CONNECTED] = Fixed(NLA_U8, 1);
+    p[KEEL_PEER_PULLING] = Fixed(NLA_U8, 1);
     p[KEEL_PEER_SYNC_PERCENT] = Fixed(NLA_U32, 4);
     for (int i :
          {KEEL_PEER_DIRTY_BYTES, KEEL_PEER_BYTES_SENT, KEEL_PEER_BYTES_ACKED,
@@ -429,6 +430,7 @@ Result<PeerStatus> PeerStatusFromAttr(nlattr* nested) {
   if (tb[KEEL_PEER_ERRNO]) p.error = nla_get_s32(tb[KEEL_PEER_ERRNO]);
   if (tb[KEEL_PEER_MESSAGE]) p.message = nla_get_string(tb[KEEL_PEER_MESSAGE]);
   p.connects = u64(KEEL_PEER_CONNECTS);
+  if (tb[KEEL_PEER_PULLING]) p.pulling = nla_get_u8(tb[KEEL_PEER_PULLING]) != 0;
   return p;
 }
 

@@ -200,6 +200,12 @@ enum keel_peer_sync {
 	 */
 	KEEL_PEER_SYNC_BITMAP,
 	KEEL_PEER_SYNC_FULL,	/* a new replica: copy everything */
+	/*
+	 * Our own replica is the stale one and this peer is in sync: copy
+	 * everything from it in the background; until a region is copied,
+	 * reads of it are served by the peer.
+	 */
+	KEEL_PEER_SYNC_PULL,
 };
 
 /* What a person reads as a peer's state (KEEL_PEER_STATE). */
@@ -232,6 +238,7 @@ enum keel_peer_attr {
 	KEEL_PEER_ERRNO,	/* s32: last connection error */
 	KEEL_PEER_MESSAGE,	/* string: what the last error was */
 	KEEL_PEER_CONNECTS,	/* u64: connections established */
+	KEEL_PEER_PULLING,	/* u8: our replica is being copied from it */
 
 	__KEEL_PEER_MAX,
 };
