@@ -262,6 +262,45 @@ static int keel_peer_refused(struct keel_peer *p, struct socket *sock,
 	return err;
 }
 
+/* Send one handshake message: a header and its fixed payload. */
+static int keel_hs_send(struct socket *sock, u16 type, u64 epoch, u32 status,
+			const void *payload, u32 len)
+{
+	struct keel_wire_msg m = { .type = type, .length = len,
+				   .epoch = epoch, .status = status };
+	struct keel_wire_hdr h;
+	int ret;
+
+	keel_wire_encode(&m, &h);
+	ret = keel_sock_send(sock, &h, sizeof(h), true);
+	return ret ?: keel_sock_send(sock, payload, len, false);
+}
+
+/* Receive the next handshake header, which must be @type (or a REFUSE). */
+static int keel_hs_expect(struct keel_peer *p, struct socket *sock,
+			  struct keel_hs *hs, u16 type, struct keel_wire_msg *m)
+{
+	struct keel_volume *vol = p->vol;
+	struct keel_wire_hdr h;
+	const char *why;
+	int ret;
+
+	ret = keel_sock_recv(sock, &h, sizeof(h), keel_hs_give_up, hs);
+	if (ret)
+		return ret;
+	why = keel_wire_decode(&h, m, vol->size, vol->block_size);
+	if (!why && m->type == KEEL_WIRE_REFUSE)
+		return keel_peer_refused(p, sock, m, hs);
+	if (!why && m->type != type)
+		why = type == KEEL_WIRE_CHALLENGE ? "expected CHALLENGE" :
+						    "expected WELCOME";
+	if (why) {
+		keel_peer_note(p, -EPROTO, why, true);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 static int keel_peer_handshake(struct keel_peer *p, struct socket *sock)
 {
 	struct keel_volume *vol = p->vol;
@@ -273,11 +312,9 @@ static int keel_peer_handshake(struct keel_peer *p, struct socket *sock)
 	struct keel_wire_transcript tr;
 	struct keel_wire_auth auth;
 	struct keel_wire_msg m;
-	struct keel_wire_hdr h;
 	u8 secret[KEEL_SECRET_MAX], mac[KEEL_WIRE_MAC_LEN];
 	u32 secret_len;
 	u64 epoch_i = keel_volume_epoch(vol), epoch_t;
-	const char *why;
 	int ret;
 
 	spin_lock_irq(&vol->repl_lock);
@@ -293,27 +330,12 @@ static int keel_peer_handshake(struct keel_peer *p, struct socket *sock)
 	hello.size = cpu_to_le64(vol->size);
 	hello.block_size = cpu_to_le32(vol->block_size);
 	get_random_bytes(hello.nonce, sizeof(hello.nonce));
-	m = (struct keel_wire_msg){ .type = KEEL_WIRE_HELLO,
-				    .length = sizeof(hello), .epoch = epoch_i };
-	keel_wire_encode(&m, &h);
-	ret = keel_sock_send(sock, &h, sizeof(h), true);
+	ret = keel_hs_send(sock, KEEL_WIRE_HELLO, epoch_i, 0, &hello,
+			   sizeof(hello));
 	if (!ret)
-		ret = keel_sock_send(sock, &hello, sizeof(hello), false);
+		ret = keel_hs_expect(p, sock, &hs, KEEL_WIRE_CHALLENGE, &m);
 	if (!ret)
-		ret = keel_sock_recv(sock, &h, sizeof(h), keel_hs_give_up, &hs);
-	if (ret)
-		goto out;
-	why = keel_wire_decode(&h, &m, vol->size, vol->block_size);
-	if (!why && m.type == KEEL_WIRE_REFUSE) {
-		ret = keel_peer_refused(p, sock, &m, &hs);
-		goto out;
-	}
-	if (why || m.type != KEEL_WIRE_CHALLENGE) {
-		keel_peer_note(p, -EPROTO, why ?: "expected CHALLENGE", true);
-		ret = -EPROTO;
-		goto out;
-	}
-	ret = keel_sock_recv(sock, &ch, sizeof(ch), keel_hs_give_up, &hs);
+		ret = keel_sock_recv(sock, &ch, sizeof(ch), keel_hs_give_up, &hs);
 	if (ret)
 		goto out;
 	epoch_t = le64_to_cpu(ch.epoch);
@@ -340,12 +362,8 @@ static int keel_peer_handshake(struct keel_peer *p, struct socket *sock)
 			.message = "authentication failed (wrong secret)",
 		};
 
-		m = (struct keel_wire_msg){ .type = KEEL_WIRE_REFUSE,
-					    .length = sizeof(r),
-					    .status = EACCES };
-		keel_wire_encode(&m, &h);
-		if (!keel_sock_send(sock, &h, sizeof(h), true))
-			keel_sock_send(sock, &r, sizeof(r), false);
+		keel_hs_send(sock, KEEL_WIRE_REFUSE, epoch_i, EACCES, &r,
+			     sizeof(r));
 		keel_peer_note(p, -EACCES, "the peer failed to authenticate (wrong secret)", true);
 		ret = -EACCES;
 		goto out;
@@ -355,26 +373,12 @@ static int keel_peer_handshake(struct keel_peer *p, struct socket *sock)
 	ret = keel_hmac(secret, secret_len, &tr, sizeof(tr), auth.mac);
 	if (ret)
 		goto out;
-	m = (struct keel_wire_msg){ .type = KEEL_WIRE_AUTH,
-				    .length = sizeof(auth), .epoch = epoch_i };
-	keel_wire_encode(&m, &h);
-	ret = keel_sock_send(sock, &h, sizeof(h), true);
+	ret = keel_hs_send(sock, KEEL_WIRE_AUTH, epoch_i, 0, &auth,
+			   sizeof(auth));
 	if (!ret)
-		ret = keel_sock_send(sock, &auth, sizeof(auth), false);
-	if (!ret)
-		ret = keel_sock_recv(sock, &h, sizeof(h), keel_hs_give_up, &hs);
+		ret = keel_hs_expect(p, sock, &hs, KEEL_WIRE_WELCOME, &m);
 	if (ret)
 		goto out;
-	why = keel_wire_decode(&h, &m, vol->size, vol->block_size);
-	if (!why && m.type == KEEL_WIRE_REFUSE) {
-		ret = keel_peer_refused(p, sock, &m, &hs);
-		goto out;
-	}
-	if (why || m.type != KEEL_WIRE_WELCOME) {
-		keel_peer_note(p, -EPROTO, why ?: "expected WELCOME", true);
-		ret = -EPROTO;
-		goto out;
-	}
 	p->peer_epoch = m.epoch;
 	p->digest = le64_to_cpu(ch.features) & KEEL_WIRE_FEAT_DIGEST;
 	ret = 0;
