@@ -26,7 +26,7 @@ repl_peer_add 2
 repl_peer_add 3
 wait_peer_state 2 in-sync 30
 wait_peer_state 3 in-sync 30
-fio_write_verify "$REPL_DEV" --size=64M --io_size=16M --rw=randrw
+fio_write_verify "$REPL_DEV" --size=64M --io_size=8M --rw=randrw
 dd if=/dev/urandom of=/tmp/pattern bs=1M count=4 status=none
 dd if=/tmp/pattern of="$REPL_DEV" bs=1M seek=7 oflag=direct status=none
 expect_eq "diskless read back" "$(dev_sum "$REPL_DEV" 7 4)" "$(sha256sum < /tmp/pattern | cut -d' ' -f1)"
@@ -53,7 +53,7 @@ wait_peer_state 2 in-sync 30
 wait_peer_state 3 in-sync 30
 fio --name=storm --filename="$REPL_DEV" --direct=1 --ioengine=libaio --rw=randwrite \
 	--bssplit=512/30:4k/40:16k/20:64k/10 --offset=4M --size=1M --iodepth=8 \
-	--numjobs=8 --io_size=4M --randrepeat=0 --group_reporting > /tmp/storm.out 2>&1 ||
+	--numjobs=8 --io_size=2M --randrepeat=0 --group_reporting > /tmp/storm.out 2>&1 ||
 	{ cat /tmp/storm.out; fail "storm fio failed"; }
 expect_eq "IO errors" "$(ks stats 0 --json | json_get errors)" 0
 ks detach 0

@@ -10,9 +10,9 @@
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"
 . "$KEEL_ROOT/tests/vm/lib/repl.sh"
 
-repl_setup 3 128M
+repl_setup 3 64M
 # Some data everywhere first.
-fio_write_verify "$REPL_DEV" --size=128M --io_size=16M
+fio_write_verify "$REPL_DEV" --size=64M --io_size=8M
 
 # Writes in the background, then node 2's link goes down.
 fio --name=bg --filename="$REPL_DEV" --direct=1 --ioengine=libaio --rw=randwrite \
@@ -56,7 +56,7 @@ echo "resynced $resynced bytes for $dirty dirty bytes"
 # Node 2 adopted the new epoch on reconnect.
 expect_eq "n2 epoch" "$(repl_status 2 | json_get epoch)" 2
 
-fio_write_verify "$REPL_DEV" --size=128M --io_size=8M
+fio_write_verify "$REPL_DEV" --size=64M --io_size=8M
 expect_eq "IO errors" "$(ks stats 0 --json | json_get errors)" 0
 ks detach 0
 expect_replicas_identical
