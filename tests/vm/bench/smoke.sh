@@ -1,5 +1,6 @@
 #!/bin/bash
 # vm-timeout: 300
+# vm-kernels: newest
 # The side-by-side benchmark (bench/compare-guest.sh, what `make bench`
 # runs) with tiny settings: every target (raw file, loop device, keel with
 # 1-3 replicas, DRBD 8.4 with 2 nodes) and every workload must produce a

@@ -4,6 +4,7 @@
 # error, no peer declared lost, all replicas identical.  Then the same with
 # crc32c data digests on.
 # vm-timeout: 400
+# vm-kernels: newest
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"

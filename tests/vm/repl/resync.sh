@@ -6,6 +6,7 @@
 # replicas end byte-identical.  Also prints the unthrottled full-resync
 # throughput.
 # vm-timeout: 400
+# vm-kernels: newest
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"
