@@ -1,5 +1,6 @@
 #!/bin/bash
 # vm-timeout: 900
+# vm-kernels: newest
 # 256 volumes created and attached at once, every one usable (its own data
 # written and read back), then all torn down cleanly with nothing leaked.
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
