@@ -11,7 +11,7 @@ for round in 1 2 3; do
 		--bs=4k-256k --iodepth=32 --numjobs=2 --time_based --runtime=60 \
 		--output=/tmp/fio-busy.log > /dev/null 2>&1 &
 	fio_pid=$!
-	sleep 3
+	wait_io_started "$id"
 	expect_fail "$KEELSETUP" detach "$id"
 	grep -qi "open" <<< "$LAST_OUT" || fail "detach of a busy disk: $LAST_OUT"
 	timeout 60 "$KEELSETUP" detach --force "$id" || fail "forced detach failed or hung"

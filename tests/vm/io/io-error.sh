@@ -23,9 +23,8 @@ id=$("$KEELSETUP" create --backing /dev/mapper/keel-flaky --size 64M --json | js
 dev=$("$KEELSETUP" attach "$id")
 dd if=/dev/urandom of="$dev" bs=1M count=4 oflag=direct status=none
 
-"$KEELSETUP" events --count 1 --timeout 60 --json > /tmp/events.json &
-listener=$!
-sleep 1
+start_listener /tmp/events.json "$KEELSETUP" events --count 1 --timeout 60 --json
+listener=$LISTENER_PID
 dmsetup suspend keel-flaky
 dmsetup load keel-flaky --table "0 $sectors error"
 dmsetup resume keel-flaky

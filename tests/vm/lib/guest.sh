@@ -17,6 +17,36 @@ expect_fail() {
 	return 0
 }
 
+# wait_io_started ID [SECONDS]: wait until volume ID has completed IO, so a
+# writer started in the background really has the disk open and busy (fio can
+# take seconds to start in a loaded guest; a fixed sleep is a race).
+wait_io_started() {
+	local id=$1 limit=${2:-60} t=0 n
+	while :; do
+		n=$("$KEELSETUP" stats "$id" --json | json_get writes)
+		n=$((n + $("$KEELSETUP" stats "$id" --json | json_get reads)))
+		[ "$n" -gt 0 ] && return 0
+		[ "$t" -ge $((limit * 10)) ] && fail "no IO on volume $id after ${limit}s"
+		sleep 0.1; t=$((t + 1))
+	done
+}
+
+# start_listener FILE CMD...: run an event listener (keelsetup events ...)
+# in the background with its output in FILE, and return once it has said on
+# stderr that it is subscribed, so no event after this can be missed.  Its
+# pid is in $LISTENER_PID.
+start_listener() {
+	local file=$1 t=0
+	shift
+	"$@" > "$file" 2> "$file.err" &
+	LISTENER_PID=$!
+	until grep -q "listening" "$file.err"; do
+		kill -0 "$LISTENER_PID" 2> /dev/null || fail "event listener exited: $(cat "$file.err")"
+		[ "$t" -ge 300 ] && fail "event listener did not start"
+		sleep 0.1; t=$((t + 1))
+	done
+}
+
 # json_get FILTER < JSON: one value from JSON (python3 is on every host).
 json_get() {
 	python3 -c 'import json,sys; v=json.load(sys.stdin)

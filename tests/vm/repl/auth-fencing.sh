@@ -32,9 +32,8 @@ repl_listen 3
 
 # Wrong secret: refused on both sides, with the reason.
 # Events go to the namespace that created the volume: node 1's.
-node_ks 1 events --json --timeout 6 > /tmp/events.json &
-evpid=$!
-sleep 0.5
+start_listener /tmp/events.json node_ks 1 events --json --timeout 10
+evpid=$LISTENER_PID
 repl_peer_add 3
 sleep 4
 expect_eq "n3 state" "$(peer_state 3)" connecting

@@ -13,8 +13,8 @@
 repl_setup 2 64M
 ks set 0 --freeze-policy fail --freeze-timeout 2000 > /dev/null
 expect_eq policy "$(repl_status 1 | json_get freeze_policy)" fail
-node_ks 1 events --json --timeout 20 > /tmp/events.json &
-evpid=$!
+start_listener /tmp/events.json node_ks 1 events --json --timeout 20
+evpid=$LISTENER_PID
 ip link set keel-v2 down
 start=$(date +%s)
 if dd if=/dev/urandom of="$REPL_DEV" bs=4k count=16 oflag=direct,sync status=none 2> /tmp/dd.err; then

@@ -19,7 +19,12 @@ fio --name=bg --filename="$REPL_DEV" --direct=1 --ioengine=libaio --rw=randwrite
 	--bs=4k --iodepth=8 --size=32M --offset=0 --time_based --runtime=600 \
 	--verify=crc32c --verify_fatal=1 --do_verify=0 > /tmp/bg.out 2>&1 &
 bg=$!
-sleep 2
+# Let fio get going first (it can take seconds to start in a loaded guest).
+w0=$(ks stats 0 --json | json_get writes)
+for _ in $(seq 600); do
+	[ "$(ks stats 0 --json | json_get writes)" -gt $((w0 + 100)) ] && break
+	sleep 0.1
+done
 ip link set keel-v2 down
 wait_peer_state 2 lost 20
 ks status 0 --json | json_get state | grep -q frozen || fail "volume not reported frozen"
