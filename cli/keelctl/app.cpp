@@ -1,0 +1,315 @@
+#include "cli/keelctl/app.h"
+
+#include <CLI/CLI.hpp>
+#include <map>
+#include <ostream>
+
+#include "cli/keelctl/commands.h"
+
+namespace keel {
+namespace {
+
+// Everything a command line can set; CLI11 fills it in.
+struct Args {
+  std::string socket;
+  std::string output = "text";
+  bool quiet = false;
+  double timeout_s = 60;
+  CreateArgs create;
+  std::string name;
+  bool force = false;
+  bool yes = false;
+};
+
+struct Ctx {
+  ApiClient& api;
+  const Output& o;
+  const Args& a;
+  const Env& env;
+};
+
+// One command: where it sits ({"volume", "create"}), its help, its options
+// and what it does.  Commands of the cluster plane (node list, cluster
+// status, ...) are rows to add here.
+struct CommandSpec {
+  std::vector<std::string> path;
+  std::string summary;
+  std::string help;  // the --help footer: what it does, and examples
+  void (*options)(CLI::App& sub, Args& a);
+  int (*run)(Ctx& c);
+};
+
+struct GroupSpec {
+  std::string name;
+  std::string summary;
+};
+
+void AddName(CLI::App& sub, Args& a) {
+  sub.add_option("NAME", a.name, "The volume's name")->required();
+}
+
+const std::vector<GroupSpec>& Groups() {
+  static const std::vector<GroupSpec> groups = {
+      {"volume", "Create, list, inspect, attach, detach and delete volumes"},
+      {"node", "This node: keeld, keel.ko and the storage pool"},
+  };
+  return groups;
+}
+
+const std::vector<CommandSpec>& Commands() {
+  static const std::vector<CommandSpec> commands = {
+      {{"volume", "create"},
+       "Create a volume",
+       "Creates a volume of --size bytes on this node's storage pool: a backing file in the\n"
+       "pool and keel.ko's volume on it.  The volume is detached; 'keelctl volume attach'\n"
+       "gives it a disk.  Sizes take binary units: 512M, 10G, 1.5T (K = 1024), or bytes;\n"
+       "the size must be a multiple of the block size and fit in the pool's free space.\n"
+       "Names (and label keys) are 1-63 characters of A-Z a-z 0-9 _ . - starting with a\n"
+       "letter or digit.  --repl 2 and 3 need the cluster plane (etcd), not served yet.\n"
+       "Prints the volume (-o json: the volume object of docs/keelctl.md; -q: nothing).\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl volume create db --size 10G\n"
+       "  keelctl volume create web --size 512M --block-size 512 --label tier=gold --label "
+       "app=nginx\n"
+       "  keelctl volume create -q scratch --size 1.5T && echo created",
+       [](CLI::App& sub, Args& a) {
+         sub.add_option("NAME", a.create.name, "The new volume's name (unique on the node)")
+             ->required();
+         sub.add_option("-s,--size", a.create.size, "Size: 4096, 512M, 10G, 1.5T (required)")
+             ->required();
+         sub.add_option("-b,--block-size", a.create.block_size,
+                        "Logical block size of the disk: 512 or 4096 (default 4096)")
+             ->check(CLI::IsMember({512, 4096}));
+         sub.add_option("-l,--label", a.create.labels,
+                        "A label KEY=VALUE; repeat for more (at most 64)")
+             ->allow_extra_args(false);
+         sub.add_option("--repl", a.create.replicas,
+                        "Number of replicas, 1-3 (default 1; 2 and 3 need a cluster)")
+             ->check(CLI::Range(1, 3));
+       },
+       [](Ctx& c) { return RunVolumeCreate(c.api, c.a.create, c.o); }},
+      {{"volume", "list"},
+       "List the volumes",
+       "One row per volume, ordered by name: its size, state (attached, detached, pending:\n"
+       "an operation keeld is completing; missing: its backing file is gone), device,\n"
+       "replicas, node and labels.  -q prints only the names, one per line.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl volume list\n"
+       "  keelctl volume list -o json\n"
+       "  for v in $(keelctl volume list -q); do keelctl volume inspect \"$v\"; done",
+       [](CLI::App&, Args&) {},
+       [](Ctx& c) { return RunVolumeList(c.api, c.o); }},
+      {{"volume", "inspect"},
+       "Show everything about a volume",
+       "Its record (uuid, size, block size, labels, state, device, backing file, creation\n"
+       "time) and keel.ko's view of it: flags, epoch and IO counters.  Exit status 3 when\n"
+       "it does not exist, so -q (prints nothing) is a test for existence.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl volume inspect db\n"
+       "  keelctl volume inspect db -o json\n"
+       "  keelctl volume inspect -q db || keelctl volume create db --size 10G",
+       AddName,
+       [](Ctx& c) { return RunVolumeInspect(c.api, c.a.name, c.o); }},
+      {{"volume", "attach"},
+       "Give a volume its disk, /dev/keelN, on this node",
+       "Creates the block device and prints its path.  Attaching an attached volume is\n"
+       "not an error: it prints the same device again.  -q prints only the path.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl volume attach db\n"
+       "  dev=$(keelctl volume attach -q db) && mkfs.ext4 \"$dev\" && mount \"$dev\" /mnt/db",
+       AddName,
+       [](Ctx& c) { return RunVolumeAttach(c.api, c.a.name, c.o); }},
+      {{"volume", "detach"},
+       "Remove a volume's disk from this node",
+       "Removes /dev/keelN; the volume and its data stay.  Refused (exit status 6) while the\n"
+       "disk is open: mounted, or held by a process.  --force removes it anyway, and whoever\n"
+       "holds it gets IO errors.  Detaching a detached volume is not an error.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl volume detach db\n"
+       "  umount /mnt/db && keelctl volume detach db\n"
+       "  keelctl volume detach db --force",
+       [](CLI::App& sub, Args& a) {
+         AddName(sub, a);
+         sub.add_flag("-f,--force", a.force, "Remove the disk even while it is open");
+       },
+       [](Ctx& c) { return RunVolumeDetach(c.api, c.a.name, c.a.force, c.o); }},
+      {{"volume", "delete"},
+       "Delete a volume and its data",
+       "Removes the volume, its kernel object and its backing file: the data is gone.\n"
+       "keelctl asks first when stdin is a terminal (it shows the volume's size and state;\n"
+       "answer y); otherwise it refuses unless --yes is given, so a script never deletes by\n"
+       "accident.  Refused (exit status 6) while the volume is attached, unless --force,\n"
+       "which detaches it first.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl volume delete db\n"
+       "  keelctl volume delete db --yes\n"
+       "  keelctl volume delete db --force --yes      even while attached",
+       [](CLI::App& sub, Args& a) {
+         AddName(sub, a);
+         sub.add_flag("-f,--force", a.force, "Detach the volume first if it is attached");
+         sub.add_flag("-y,--yes", a.yes,
+                      "Do not ask: delete it (needed when stdin is no terminal)");
+       },
+       [](Ctx& c) {
+         Confirm confirm{c.env.stdin_tty, &c.env.in};
+         return RunVolumeDelete(c.api, c.a.name, c.a.force, c.a.yes, confirm, c.o);
+       }},
+      {{"node", "inspect"},
+       "Show this node: keeld, keel.ko and the pool",
+       "The node's name and labels, keeld's and keel.ko's versions (or why the module is\n"
+       "unavailable), the kvdb, and the pool: directory, capacity, used, free, volumes.\n"
+       "-q prints only the node's name.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl node inspect\n"
+       "  keelctl node inspect -o json",
+       [](CLI::App&, Args&) {},
+       [](Ctx& c) { return RunNodeInspect(c.api, c.o); }},
+      {{"version"},
+       "Show the versions of keelctl, keeld and keel.ko",
+       "keelctl's own version always; keeld's and keel.ko's when keeld answers (otherwise\n"
+       "the error, and its exit status).  -q prints only keelctl's version and does not\n"
+       "ask keeld.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl version\n"
+       "  keelctl version -o json",
+       [](CLI::App&, Args&) {},
+       [](Ctx& c) { return RunVersion(c.api, c.o); }},
+  };
+  return commands;
+}
+
+// Connects on the first request, so a command that fails its checks never
+// touches the socket.
+class LazyClient : public ApiClient {
+ public:
+  LazyClient(const Env& env, std::string socket, std::chrono::milliseconds timeout)
+      : env_(env), socket_(std::move(socket)), timeout_(timeout) {}
+  Result<nlohmann::json> Call(const std::string& command, const nlohmann::json& args) override {
+    if (!client_) client_ = env_.connect(socket_, timeout_);
+    return client_->Call(command, args);
+  }
+
+ private:
+  const Env& env_;
+  std::string socket_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<ApiClient> client_;
+};
+
+// The first word the command line did not match, if any: an unknown
+// command under the deepest command selected.
+std::string UnknownWord(CLI::App* app) {
+  for (CLI::App* a = app; a;) {
+    std::vector<std::string> rest = a->remaining();
+    if (!rest.empty()) return rest.front();
+    auto subs = a->get_subcommands();
+    a = subs.empty() ? nullptr : subs.front();
+  }
+  return "";
+}
+
+const char kTopFooter[] =
+    "Commands:\n"
+    "  volume create NAME --size SIZE [--block-size 512|4096] [--label K=V ...]\n"
+    "  volume list | inspect NAME | attach NAME | detach NAME [--force]\n"
+    "  volume delete NAME [--force] [--yes]\n"
+    "  node inspect\n"
+    "  version\n"
+    "Every command takes --help, -o json and -q.\n"
+    "\n"
+    "Examples:\n"
+    "  keelctl volume create db --size 10G --label tier=gold\n"
+    "  keelctl volume attach db                     prints /dev/keelN\n"
+    "  keelctl volume list -o json\n"
+    "  keelctl volume detach db && keelctl volume delete db --yes\n"
+    "\n"
+    "Exit status:\n"
+    "  0 ok   1 error   2 usage   3 not found   4 keeld not running or no reply\n"
+    "  5 permission denied (run as root)   6 volume busy   7 already exists\n"
+    "\n"
+    "Environment:\n"
+    "  KEEL_SOCKET   keeld's API socket when --socket is not given\n"
+    "  NO_COLOR      when set (and not empty), no colours\n"
+    "\n"
+    "See docs/keelctl.md for the JSON schemas.";
+
+}  // namespace
+
+int RunKeelctl(const std::vector<std::string>& args, Env& env) {
+  Args a;
+  a.socket = env.keel_socket.empty() ? kDefaultSocket : env.keel_socket;
+  CLI::App app{
+      "keelctl - manage Keel volumes through keeld, the node daemon.\n"
+      "Talks to keeld's API socket; needs root (the socket is root-only).",
+      "keelctl"};
+  app.set_version_flag("--version", std::string("keelctl ") + KEEL_VERSION);
+  app.require_subcommand(1);
+  // Global options are accepted after the command too: keelctl volume list -o json.
+  app.fallthrough();
+  app.footer(kTopFooter);
+  app.add_option("--socket", a.socket, "keeld's API socket (env KEEL_SOCKET)")
+      ->capture_default_str();
+  app.add_option("-o,--output", a.output, "Output format: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", a.quiet, "Print only what scripts need (see each command)");
+  app.add_option("--timeout", a.timeout_s, "Seconds to wait for keeld's reply")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  std::map<std::string, CLI::App*> groups;
+  for (const GroupSpec& g : Groups()) {
+    CLI::App* sub = app.add_subcommand(g.name, g.summary);
+    sub->require_subcommand(1);
+    groups[g.name] = sub;
+  }
+  std::vector<CLI::App*> leaves;
+  for (const CommandSpec& c : Commands()) {
+    CLI::App* parent = c.path.size() > 1 ? groups.at(c.path[0]) : &app;
+    CLI::App* sub = parent->add_subcommand(c.path.back(), c.summary);
+    sub->footer(c.help + "\n\nGlobal options (-o json, -q, --socket, --timeout): keelctl --help");
+    c.options(*sub, a);
+    leaves.push_back(sub);
+  }
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {  // --help, --version
+      app.exit(e, env.out, env.err);
+      return kExitOk;
+    }
+    std::string what = e.what();
+    std::string word = UnknownWord(&app);
+    if (dynamic_cast<const CLI::RequiredError*>(&e) && !word.empty()) {
+      what = "unknown command '" + word + "'";
+    }
+    env.err << "keelctl: " << what << "\n\n" << app.help();
+    return kExitUsage;
+  }
+
+  Output o{env.out, env.err, a.output == "json" ? Format::kJson : Format::kText, a.quiet, false};
+  o.color = o.format == Format::kText && env.stdout_tty && env.no_color.empty();
+  if (a.quiet && o.format == Format::kJson) {
+    return Report(o, UsageError("-q and -o json cannot be used together"));
+  }
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    if (!leaves[i]->parsed()) continue;
+    LazyClient api(env, a.socket,
+                   std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000)));
+    Ctx c{api, o, a, env};
+    return Commands()[i].run(c);
+  }
+  return Report(o, UsageError("no command given"));
+}
+
+}  // namespace keel

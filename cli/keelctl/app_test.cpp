@@ -1,0 +1,255 @@
+// Whole keelctl command lines against a scripted keeld: parsing (bad flags,
+// bad sizes, unknown commands -> exit 2 with usage), global options in any
+// position, --socket/KEEL_SOCKET, colours, and --help on every command.
+#include "cli/keelctl/app.h"
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+#include "cli/keelctl/commands.h"
+#include "cli/keelctl/scripted_api_client.h"
+
+namespace keel {
+namespace {
+
+using nlohmann::json;
+
+// Runs keelctl with a scripted client; records where it would connect.
+struct Harness {
+  std::ostringstream out, err;
+  std::istringstream in;
+  Env env{out, err, in};
+  ScriptedApiClient* api = nullptr;  // owned by `script` until connect hands it out
+  std::unique_ptr<ScriptedApiClient> script = std::make_unique<ScriptedApiClient>();
+  int connects = 0;
+  std::string socket;
+  std::chrono::milliseconds timeout{0};
+
+  Harness() {
+    api = script.get();
+    env.connect = [this](const std::string& path, std::chrono::milliseconds t) {
+      ++connects;
+      socket = path;
+      timeout = t;
+      // Hand out a client that forwards to the script, so tests can look at it after.
+      struct Forward : ApiClient {
+        ScriptedApiClient* to;
+        explicit Forward(ScriptedApiClient* t) : to(t) {}
+        Result<json> Call(const std::string& c, const json& a) override { return to->Call(c, a); }
+      };
+      return std::unique_ptr<ApiClient>(new Forward(api));
+    };
+  }
+  int Run(const std::vector<std::string>& args) { return RunKeelctl(args, env); }
+};
+
+json Volume(const std::string& name) {
+  return {{"name", name},  {"size", 1073741824}, {"block_size", 4096},  {"labels", json::object()},
+          {"replicas", 1}, {"node", "n1"},       {"state", "attached"}, {"device", "/dev/keel0"}};
+}
+
+TEST_CASE("keelctl parse: unknown commands exit 2 with the usage, without contacting keeld") {
+  for (std::vector<std::string> args : {std::vector<std::string>{"frobnicate"},
+                                        {"volume", "frob"},
+                                        {"node", "drain", "n1"},
+                                        {},
+                                        {"volume"}}) {
+    CAPTURE(args.size());
+    Harness h;
+    CHECK(h.Run(args) == kExitUsage);
+    CHECK(h.connects == 0);
+    CHECK(h.err.str().find("keelctl: ") == 0);
+    CHECK(h.err.str().find("Usage: keelctl") != std::string::npos);
+    CHECK(h.out.str().empty());
+  }
+}
+
+TEST_CASE("keelctl parse: an unknown command is named in the error") {
+  Harness h;
+  CHECK(h.Run({"frobnicate"}) == kExitUsage);
+  CHECK(h.err.str().find("frobnicate") != std::string::npos);
+  Harness h2;
+  CHECK(h2.Run({"volume", "frob"}) == kExitUsage);
+  CHECK(h2.err.str().find("frob") != std::string::npos);
+  CHECK(h2.err.str().find("Usage: keelctl volume") != std::string::npos);
+}
+
+TEST_CASE("keelctl parse: bad flags and missing arguments exit 2 with the command's usage") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  } cases[] = {
+      {{"volume", "list", "--bogus"}, "--bogus"},
+      {{"volume", "inspect"}, "NAME is required"},
+      {{"volume", "create", "db"}, "--size is required"},
+      {{"volume", "create", "db", "--size"}, "--size"},
+      {{"volume", "create", "db", "--size", "1G", "--block-size", "1024"}, "1024"},
+      {{"volume", "create", "db", "--size", "1G", "--block-size", "4k"}, "4k"},
+      {{"volume", "create", "db", "--size", "1G", "--repl", "4"}, "--repl"},
+      {{"volume", "create", "db", "--size", "1G", "--repl", "0"}, "--repl"},
+      {{"volume", "attach", "a", "b"}, "b"},
+      {{"-o", "yaml", "volume", "list"}, "yaml"},
+      {{"volume", "list", "--timeout", "0"}, "--timeout"},
+      {{"volume", "list", "--timeout", "-1"}, "--timeout"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.says);
+    Harness h;
+    CHECK(h.Run(c.args) == kExitUsage);
+    CHECK(h.connects == 0);
+    CHECK(h.err.str().find(c.says) != std::string::npos);
+    CHECK(h.err.str().find("Usage: keelctl") != std::string::npos);
+  }
+}
+
+TEST_CASE("keelctl parse: bad sizes exit 2 with a precise message, before keeld is contacted") {
+  for (const char* size : {"0", "-1", "-5G", "10Q", "abc", "1.5", "0.5K1"}) {
+    CAPTURE(size);
+    Harness h;
+    CHECK(h.Run({"volume", "create", "db", "--size", size}) == kExitUsage);
+    CHECK(h.connects == 0);
+    CHECK(h.err.str().find("keelctl: --size: ") == 0);
+  }
+}
+
+TEST_CASE("keelctl parse: --label repeats, one value each, and NAME may come after it") {
+  Harness h;
+  h.api->ReplyOk(Volume("db"));
+  CHECK(h.Run({"volume", "create", "--label", "a=1", "-l", "b=2", "db", "--size", "1G", "-q"}) ==
+        kExitOk);
+  REQUIRE(h.api->calls.size() == 1);
+  CHECK(h.api->calls[0].args["name"] == "db");
+  CHECK(h.api->calls[0].args["labels"] == json{{"a", "1"}, {"b", "2"}});
+  CHECK(h.out.str().empty());
+}
+
+TEST_CASE("keelctl parse: --repl 1 is accepted, --repl 2 needs a cluster (exit 1)") {
+  Harness h;
+  h.api->ReplyOk(Volume("db"));
+  CHECK(h.Run({"volume", "create", "db", "--size", "1G", "--repl", "1", "-q"}) == kExitOk);
+  Harness h2;
+  CHECK(h2.Run({"volume", "create", "db", "--size", "1G", "--repl", "2"}) == kExitError);
+  CHECK(h2.api->calls.empty());
+  CHECK(h2.err.str().find("needs the cluster plane") != std::string::npos);
+}
+
+TEST_CASE("keelctl parse: global options work before and after the command") {
+  json list = {{"volumes", {Volume("db")}}};
+  Harness before, after;
+  before.api->ReplyOk(list);
+  after.api->ReplyOk(list);
+  CHECK(before.Run({"-o", "json", "--socket", "/s", "volume", "list"}) == kExitOk);
+  CHECK(after.Run({"volume", "list", "-o", "json", "--socket", "/s"}) == kExitOk);
+  CHECK(json::parse(before.out.str()) == list);
+  CHECK(json::parse(after.out.str()) == list);
+  CHECK(before.socket == "/s");
+  CHECK(after.socket == "/s");
+  Harness q;
+  q.api->ReplyOk(list);
+  CHECK(q.Run({"volume", "list", "-q"}) == kExitOk);
+  CHECK(q.out.str() == "db\n");
+}
+
+TEST_CASE("keelctl parse: -q and -o json together are a usage error") {
+  Harness h;
+  CHECK(h.Run({"volume", "list", "-q", "-o", "json"}) == kExitUsage);
+  CHECK(h.connects == 0);
+  CHECK(h.err.str().find("-q and -o json cannot be used together") != std::string::npos);
+}
+
+TEST_CASE("keelctl socket: --socket beats KEEL_SOCKET, which beats the default") {
+  Harness def, env, flag;
+  for (Harness* h : {&def, &env, &flag}) h->api->ReplyOk({{"volumes", json::array()}});
+  CHECK(def.Run({"volume", "list"}) == kExitOk);
+  CHECK(def.socket == "/run/keel/keeld.sock");
+  CHECK(def.timeout == std::chrono::milliseconds(60000));
+  env.env.keel_socket = "/env.sock";
+  CHECK(env.Run({"volume", "list", "--timeout", "2.5"}) == kExitOk);
+  CHECK(env.socket == "/env.sock");
+  CHECK(env.timeout == std::chrono::milliseconds(2500));
+  flag.env.keel_socket = "/env.sock";
+  CHECK(flag.Run({"--socket", "/flag.sock", "volume", "list"}) == kExitOk);
+  CHECK(flag.socket == "/flag.sock");
+}
+
+TEST_CASE("keelctl colour: only for text on a terminal with NO_COLOR unset or empty") {
+  json list = {{"volumes", {Volume("db")}}};
+  auto run = [&](bool tty, const std::string& no_color, std::vector<std::string> extra) {
+    Harness h;
+    h.api->ReplyOk(list);
+    h.env.stdout_tty = tty;
+    h.env.no_color = no_color;
+    std::vector<std::string> args = {"volume", "list"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CHECK(h.Run(args) == kExitOk);
+    return h.out.str().find('\x1b') != std::string::npos;
+  };
+  CHECK(run(true, "", {}));
+  CHECK_FALSE(run(false, "", {}));
+  CHECK_FALSE(run(true, "1", {}));
+  CHECK_FALSE(run(true, "", {"-o", "json"}));
+}
+
+TEST_CASE("keelctl delete: refused without --yes when stdin is not a terminal, asks on one") {
+  Harness h;
+  CHECK(h.Run({"volume", "delete", "db"}) == kExitUsage);
+  CHECK(h.api->calls.empty());
+  Harness yes;
+  yes.api->ReplyOk({{"name", "db"}, {"deleted", true}});
+  CHECK(yes.Run({"volume", "delete", "db", "--yes", "--force"}) == kExitOk);
+  CHECK(yes.api->calls[0].args == json{{"name", "db"}, {"force", true}});
+  Harness tty;
+  tty.env.stdin_tty = true;
+  tty.in.str("y\n");
+  tty.api->ReplyOk(Volume("db"));
+  tty.api->ReplyOk({{"name", "db"}, {"deleted", true}});
+  CHECK(tty.Run({"volume", "delete", "db"}) == kExitOk);
+  CHECK(tty.api->calls.size() == 2);
+  CHECK(tty.out.str() == "volume 'db' deleted\n");
+}
+
+TEST_CASE("keelctl help: every command has --help with examples, exit 0, no keeld") {
+  std::vector<std::vector<std::string>> commands = {
+      {"volume", "create"}, {"volume", "list"},   {"volume", "inspect"}, {"volume", "attach"},
+      {"volume", "detach"}, {"volume", "delete"}, {"node", "inspect"},   {"version"}};
+  for (auto args : commands) {
+    std::string name = args.back();
+    CAPTURE(name);
+    args.push_back("--help");
+    Harness h;
+    CHECK(h.Run(args) == kExitOk);
+    CHECK(h.connects == 0);
+    CHECK(h.out.str().find("Examples:\n  keelctl ") != std::string::npos);
+    CHECK(h.out.str().find("Usage: keelctl") != std::string::npos);
+  }
+  Harness top;
+  CHECK(top.Run({"--help"}) == kExitOk);
+  CHECK(top.out.str().find("Exit status:") != std::string::npos);
+  CHECK(top.out.str().find("KEEL_SOCKET") != std::string::npos);
+  for (const char* group : {"volume", "node"}) {
+    Harness h;
+    CHECK(h.Run({group, "--help"}) == kExitOk);
+    CHECK(h.out.str().find("Subcommands:") != std::string::npos);
+  }
+}
+
+TEST_CASE("keelctl --version prints keelctl's version without keeld") {
+  Harness h;
+  CHECK(h.Run({"--version"}) == kExitOk);
+  CHECK(h.out.str() == std::string("keelctl ") + KEEL_VERSION + "\n");
+  CHECK(h.connects == 0);
+}
+
+TEST_CASE("keelctl run: keeld's errors come out with their exit status") {
+  Harness h;
+  h.api->ReplyError("not_found", "volume 'x' does not exist");
+  CHECK(h.Run({"volume", "attach", "x"}) == kExitNotFound);
+  CHECK(h.err.str().find("keelctl: volume 'x' does not exist\n") == 0);
+  Harness down;
+  down.api->Fail(ENOENT, "keeld is not running (cannot connect to /run/keel/keeld.sock: ...)");
+  CHECK(down.Run({"node", "inspect"}) == kExitUnreachable);
+}
+
+}  // namespace
+}  // namespace keel

@@ -1,0 +1,99 @@
+// keelctl's commands above the ApiClient interface, so that commands_test.cpp
+// runs them against scripted replies.  Each returns the exit status
+// (docs/keelctl.md): results go to Output::out (text, JSON with -o json,
+// the bare minimum with -q), errors to Output::err (and, with -o json, also
+// to out as {"error": {...}}).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/keelctl/api_client.h"
+#include "manager/common/status.h"
+
+namespace keel {
+
+// Exit status; the table is in docs/keelctl.md and in `keelctl --help`.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;        // keeld, keel.ko or the system refused or failed
+inline constexpr int kExitUsage = 2;        // the command line (or a value in it) is wrong
+inline constexpr int kExitNotFound = 3;     // no such volume
+inline constexpr int kExitUnreachable = 4;  // keeld is not running or did not reply
+inline constexpr int kExitPermission = 5;   // not allowed: run as root
+inline constexpr int kExitBusy = 6;    // the volume is in use, or an operation on it is pending
+inline constexpr int kExitExists = 7;  // a volume of that name exists
+
+enum class Format { kText, kJson };
+
+struct Output {
+  std::ostream& out;
+  std::ostream& err;
+  Format format = Format::kText;
+  bool quiet = false;
+  bool color = false;  // colour states (text on a terminal, NO_COLOR unset)
+};
+
+// What keelctl reports when a command fails.
+struct CliError {
+  int exit_code = kExitError;
+  std::string code;     // keeld's error code, or keelctl's own (docs/keelctl.md)
+  std::string message;  // what went wrong
+  std::string hint;     // what to do about it; may be empty
+  std::string errno_name;
+};
+
+// Prints `e` ("keelctl: message" and "hint: ..." on err; with -o json also
+// {"error": {...}} on out) and returns its exit code.
+int Report(const Output& o, const CliError& e);
+CliError UsageError(const std::string& message);
+// A Call that got no usable reply (see ApiClient::Call for the errnos).
+CliError TransportError(const Status& s);
+// keeld's {"code","message","errno"} for `command` ("volume.detach") on
+// `volume` ("" when none), with a hint for what to do.
+CliError ApiErrorToCli(const nlohmann::json& error, const std::string& command,
+                       const std::string& volume);
+// The exit status for one of keeld's error codes.
+int ExitCodeForApiCode(const std::string& code);
+
+// keelctl volume create, as typed.
+struct CreateArgs {
+  std::string name;
+  std::string size;
+  uint32_t block_size = 4096;
+  std::vector<std::string> labels;  // "key=value"
+  int replicas = 1;
+};
+// Checks `a` and builds volume.create's args (the size in bytes); a
+// CliError with kExitUsage (or, for --repl 2 and 3, the cluster plane's
+// absence) otherwise.  `ok` says which of the two is set.
+struct CreateRequest {
+  bool ok = false;
+  nlohmann::json args;
+  CliError error;
+};
+CreateRequest BuildCreateRequest(const CreateArgs& a);
+
+// How `volume delete` may ask: only when `interactive` (stdin is a
+// terminal) it prompts on Output::err and reads the answer from `in`.
+struct Confirm {
+  bool interactive = false;
+  std::istream* in = nullptr;
+};
+
+int RunVolumeCreate(ApiClient& api, const CreateArgs& a, const Output& o);
+int RunVolumeList(ApiClient& api, const Output& o);
+int RunVolumeInspect(ApiClient& api, const std::string& name, const Output& o);
+int RunVolumeAttach(ApiClient& api, const std::string& name, const Output& o);
+int RunVolumeDetach(ApiClient& api, const std::string& name, bool force, const Output& o);
+// Without `yes`: asks when interactive, refuses (kExitUsage) otherwise.
+int RunVolumeDelete(ApiClient& api, const std::string& name, bool force, bool yes,
+                    const Confirm& confirm, const Output& o);
+int RunNodeInspect(ApiClient& api, const Output& o);
+// keelctl's own version always; keeld's and keel.ko's from node.info when
+// keeld answers (the exit status is the error's when it does not).
+int RunVersion(ApiClient& api, const Output& o);
+
+}  // namespace keel

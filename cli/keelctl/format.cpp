@@ -1,0 +1,193 @@
+#include "cli/keelctl/format.h"
+
+#include <ctime>
+
+#include "manager/common/size.h"
+
+namespace keel {
+namespace {
+
+using nlohmann::json;
+
+const json& Get(const json& j, const std::string& key) {
+  static const json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+std::string Count(const json& j, const std::string& key) { return FieldText(j, key); }
+
+}  // namespace
+
+size_t VisibleWidth(const std::string& s) {
+  size_t width = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
+      i += 2;
+      while (i < s.size() && !(s[i] >= '@' && s[i] <= '~')) ++i;  // up to the final byte
+      continue;
+    }
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++width;
+  }
+  return width;
+}
+
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], VisibleWidth(row[c]));
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(widths[c] - VisibleWidth(row[c]) + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string FormatFields(const std::vector<std::pair<std::string, std::string>>& fields) {
+  size_t width = 0;
+  for (const auto& [k, v] : fields) width = std::max(width, VisibleWidth(k));
+  std::string out;
+  for (const auto& [k, v] : fields) {
+    out += k + ":" + std::string(width - VisibleWidth(k) + 2, ' ') + v + "\n";
+  }
+  return out;
+}
+
+std::string PaintState(const std::string& state, bool color) {
+  if (!color) return state;
+  const char* code = nullptr;
+  if (state == "attached") code = "32";
+  if (state == "pending") code = "33";
+  if (state == "missing") code = "31";
+  if (!code) return state;
+  return std::string("\x1b[") + code + "m" + state + "\x1b[0m";
+}
+
+std::string FieldText(const json& j, const std::string& key) {
+  const json& v = Get(j, key);
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+std::string SizeText(const json& j, const std::string& key) {
+  const json& v = Get(j, key);
+  if (!v.is_number_unsigned()) return v.is_number_integer() ? v.dump() + " B" : "-";
+  return FormatSize(v.get<uint64_t>());
+}
+
+std::string LabelsText(const json& labels) {
+  if (!labels.is_object() || labels.empty()) return "-";
+  std::string out;
+  for (const auto& [k, v] : labels.items()) {
+    if (!out.empty()) out += ",";
+    out += k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  return out;
+}
+
+std::string TimeText(int64_t ms) {
+  time_t t = static_cast<time_t>(ms / 1000);
+  tm tm{};
+  if (!gmtime_r(&t, &tm)) return std::to_string(ms);
+  char buf[64];
+  strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::string VolumeTable(const json& volumes, bool color) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "SIZE", "STATE", "DEVICE", "REPLICAS", "NODE", "LABELS"}};
+  if (volumes.is_array()) {
+    for (const json& v : volumes) {
+      rows.push_back({FieldText(v, "name"), SizeText(v, "size"),
+                      PaintState(FieldText(v, "state"), color), FieldText(v, "device"),
+                      FieldText(v, "replicas"), FieldText(v, "node"),
+                      LabelsText(Get(v, "labels"))});
+    }
+  }
+  return FormatTable(rows);
+}
+
+std::string VolumeText(const json& v, bool color) {
+  std::string size = SizeText(v, "size");
+  if (Get(v, "size").is_number_unsigned()) size += " (" + FieldText(v, "size") + " bytes)";
+  const json& created = Get(v, "created_at_ms");
+  std::vector<std::pair<std::string, std::string>> f = {
+      {"Name", FieldText(v, "name")},
+      {"UUID", FieldText(v, "uuid")},
+      {"Size", size},
+      {"Block size", FieldText(v, "block_size")},
+      {"State", PaintState(FieldText(v, "state"), color)},
+      {"Device", FieldText(v, "device")},
+      {"Node", FieldText(v, "node")},
+      {"Replicas", FieldText(v, "replicas")},
+      {"Labels", LabelsText(Get(v, "labels"))},
+      {"Backing file", FieldText(v, "backing_path")},
+      {"Kernel id", FieldText(v, "kernel_id")},
+      {"Created", created.is_number_integer() ? TimeText(created.get<int64_t>()) : "-"},
+  };
+  const json& k = Get(v, "kernel");
+  if (k.is_object()) {
+    std::string flags;
+    const json& st = Get(k, "state");
+    if (st.is_array()) {
+      for (const json& w : st) {
+        if (!flags.empty()) flags += ",";
+        flags += w.is_string() ? w.get<std::string>() : w.dump();
+      }
+    }
+    f.push_back({"Kernel flags", flags.empty() ? "-" : flags});
+    f.push_back({"Epoch", FieldText(k, "epoch")});
+    f.push_back({"Data offset", FieldText(k, "data_offset")});
+    const json& s = Get(k, "stats");
+    f.push_back({"Reads", Count(s, "reads") + " (" + SizeText(s, "read_bytes") + ")"});
+    f.push_back({"Writes", Count(s, "writes") + " (" + SizeText(s, "write_bytes") + ")"});
+    f.push_back({"Flushes", Count(s, "flushes")});
+    f.push_back({"Discards", Count(s, "discards")});
+    f.push_back({"IO errors", Count(s, "errors")});
+    f.push_back({"In flight", Count(s, "in_flight")});
+  }
+  return FormatFields(f);
+}
+
+std::string NodeText(const json& info) {
+  const json& m = Get(info, "module");
+  std::string module;
+  if (Get(m, "error").is_string()) {
+    module = "unavailable: " + Get(m, "error").get<std::string>();
+  } else {
+    module = FieldText(m, "version") + " (API " + FieldText(m, "api_version") + ", kernel " +
+             FieldText(m, "kernel_release") + ")";
+  }
+  const json& p = Get(info, "pool");
+  std::string used = SizeText(p, "used");
+  const json& cap = Get(p, "capacity");
+  const json& u = Get(p, "used");
+  if (cap.is_number_unsigned() && u.is_number_unsigned() && cap.get<uint64_t>() > 0) {
+    used += " (" + std::to_string(u.get<uint64_t>() * 100 / cap.get<uint64_t>()) + "%)";
+  }
+  return FormatFields({
+      {"Node", FieldText(info, "node_name")},
+      {"Labels", LabelsText(Get(info, "labels"))},
+      {"keeld", FieldText(info, "keeld_version") + " (API " + FieldText(info, "api") + ")"},
+      {"keel.ko", module},
+      {"kvdb", FieldText(info, "kvdb")},
+      {"Pool", FieldText(p, "directory")},
+      {"Capacity", SizeText(p, "capacity")},
+      {"Used", used},
+      {"Free", SizeText(p, "free")},
+      {"Volumes", FieldText(p, "volumes")},
+  });
+}
+
+}  // namespace keel

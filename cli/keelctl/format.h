@@ -1,0 +1,47 @@
+// Pure formatting for keelctl's human output: aligned tables, key/value
+// blocks, sizes, times, coloured states.  The input is keeld's JSON as
+// docs/api.md describes it; a missing or mistyped field prints as "-",
+// never a crash.  Nothing here does I/O; format_test.cpp covers it.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace keel {
+
+// Columns on a terminal, ignoring ANSI colour sequences (and counting a
+// UTF-8 character as one column).
+size_t VisibleWidth(const std::string& s);
+// Rows of cells as columns aligned on the widest cell, two spaces apart,
+// without trailing blanks; each row ends in a newline.
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
+// "key:   value" lines with the values aligned.
+std::string FormatFields(const std::vector<std::pair<std::string, std::string>>& fields);
+
+// A volume state, coloured when `color`: attached green, pending yellow,
+// missing red; other states are left plain.
+std::string PaintState(const std::string& state, bool color);
+
+// j[key] as text: a string as it is, a number in decimal, "-" when missing
+// or null, other JSON as JSON.
+std::string FieldText(const nlohmann::json& j, const std::string& key);
+// "10 GiB" for a byte count in j[key], "-" when it is not an unsigned number.
+std::string SizeText(const nlohmann::json& j, const std::string& key);
+// "tier=gold,zone=a", or "-" for no labels.
+std::string LabelsText(const nlohmann::json& labels);
+// Milliseconds since the epoch as "2024-11-24 18:13:20 UTC".
+std::string TimeText(int64_t ms);
+
+// `volume list`: NAME SIZE STATE DEVICE REPLICAS NODE LABELS, a row per
+// volume in the order given.
+std::string VolumeTable(const nlohmann::json& volumes, bool color);
+// `volume inspect`: every field of the volume, then the kernel's view (flags,
+// epoch, IO counters) when keeld included it.
+std::string VolumeText(const nlohmann::json& volume, bool color);
+// `node inspect`: node.info's result.
+std::string NodeText(const nlohmann::json& info);
+
+}  // namespace keel
