@@ -6,7 +6,7 @@
 
 namespace keel {
 
-TEST_CASE("base64: RFC 4648 test vectors both ways") {
+TEST_CASE("kvdb base64: RFC 4648 test vectors both ways") {
   const std::pair<const char*, const char*> vectors[] = {
       {"", ""},
       {"f", "Zg=="},
@@ -24,7 +24,7 @@ TEST_CASE("base64: RFC 4648 test vectors both ways") {
   }
 }
 
-TEST_CASE("base64: every byte value round-trips, including NUL and 0xff") {
+TEST_CASE("kvdb base64: every byte value round-trips, including NUL and 0xff") {
   std::string all;
   for (int i = 0; i < 256; i++) all += static_cast<char>(i);
   for (size_t n = 0; n <= all.size(); n += 37) {
@@ -36,7 +36,7 @@ TEST_CASE("base64: every byte value round-trips, including NUL and 0xff") {
   CHECK(Base64Encode(std::string("\xfb\xff", 2)) == "+/8=");
 }
 
-TEST_CASE("base64: malformed input is refused with EINVAL") {
+TEST_CASE("kvdb base64: malformed input is refused with EINVAL") {
   for (const char* bad : {"Zg", "Zg=", "Zm9v!A==", "Z===", "=Zg=", "Zh==", "Zm9=Zm9v", "Zm-_"}) {
     auto d = Base64Decode(bad);
     CHECK_MESSAGE(d.status().code() == EINVAL, bad);

@@ -79,7 +79,7 @@ TEST_CASE("etcd kvdb: decodes int64 as strings or numbers, encodes keys in base6
 }
 
 TEST_CASE(
-    "etcd kvdb: etcd's errors keep its message and the endpoint; writes are not retried "
+    "etcd kvdb: etcd's errors keep its message and the endpoint, writes are not retried "
     "after a timeout, reads are") {
   ScriptedHttp* http;
   auto kv = Scripted(&http, {"http://e1:2379", "http://e2:2379"});
@@ -161,7 +161,7 @@ TEST_CASE("etcd kvdb: nothing listening: a clear error naming every endpoint, wi
 }
 
 TEST_CASE(
-    "etcd kvdb: a 3-member cluster loses the member the client uses; the client and its "
+    "etcd kvdb: a 3-member cluster loses the member the client uses, the client and its "
     "watch go on through the others") {
   auto cluster = EtcdProcess::StartCluster(3);
   REQUIRE_MESSAGE(cluster.ok(), cluster.status().ToString());

@@ -361,7 +361,7 @@ KVDB_CONTRACT("list by prefix in key order, wildcards literal", ListByPrefixInKe
 KVDB_CONTRACT("transaction over several keys is all or nothing, one revision", TxnIsAtomicOverKeys)
 KVDB_CONTRACT("lease expires at its TTL unless kept alive", LeaseExpiresUnlessKeptAlive)
 KVDB_CONTRACT("revoking a lease deletes its keys in one revision", RevokeDeletesTheLeasesKeys)
-KVDB_CONTRACT("watch replays from a start revision, then live, in order; cancel",
+KVDB_CONTRACT("watch replays from a start revision, then live, in order, and cancel",
               WatchSeesChangesInOrder)
 KVDB_CONTRACT("watch sees a lease's key deleted when it expires", WatchSeesLeaseExpiry)
 

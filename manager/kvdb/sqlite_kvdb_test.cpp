@@ -10,7 +10,7 @@
 
 namespace keel {
 
-TEST_CASE("sqlite kvdb: state, leases and history persist; the revision never goes back") {
+TEST_CASE("sqlite kvdb: state, leases and history persist, the revision never goes back") {
   TempDir dir;
   FakeClock clock;
   int64_t rev;
