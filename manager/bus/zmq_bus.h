@@ -44,7 +44,7 @@ struct ZmqBusOptions {
   int handler_threads = 2;
   // Requests and notifications waiting for a handler thread; beyond this
   // a request is answered EBUSY and a notification dropped (overloaded).
-  size_t max_queued = 1024;
+  size_t max_queued = 256;
   // Envelope size limit (message.h); bigger messages are dropped and
   // counted.  ZeroMQ itself disconnects a peer sending more than 16 times
   // this, so nobody can make the bus buffer unbounded frames.
