@@ -1,0 +1,50 @@
+#!/bin/bash
+# packaging/keelctl.bash-completion: commands, subcommands, flags, option
+# values and volume names (from a stand-in keelctl that records how it was
+# asked).  Usage: completion_test.sh PATH/TO/keelctl.bash-completion
+set -euo pipefail
+. "$1"
+
+keelctl() { # the stand-in: volume names, and the arguments it got
+	echo "$*" > "$ASKED"
+	printf 'db\nweb\ndata\n'
+}
+ASKED=$(mktemp)
+trap 'rm -f "$ASKED"' EXIT
+
+fails=0
+# expect "WORDS..." "WANT": complete the last word of WORDS (may be "").
+expect() {
+	read -r -a COMP_WORDS <<< "$1"
+	[[ $1 == *" " ]] && COMP_WORDS+=("")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+	_keelctl
+	local got="${COMPREPLY[*]-}"
+	if [ "$got" != "$2" ]; then
+		echo "FAIL: '$1': got '$got', want '$2'"
+		fails=$((fails + 1))
+	fi
+}
+
+expect "keelctl " "volume node version"
+expect "keelctl v" "volume version"
+expect "keelctl volume " "create list inspect attach detach delete"
+expect "keelctl volume de" "detach delete"
+expect "keelctl node " "inspect"
+expect "keelctl volume attach " "db web data"
+expect "keelctl volume delete d" "db data"
+expect "keelctl -o json volume inspect w" "web"
+expect "keelctl volume attach db " ""
+expect "keelctl volume create db --block-size " "512 4096"
+expect "keelctl volume create db --size " ""
+expect "keelctl volume list -o " "text json"
+expect "keelctl volume delete db --y" "--yes"
+expect "keelctl volume detach db --f" "--force"
+expect "keelctl volume create db --re" "--repl"
+expect "keelctl --q" "--quiet"
+# Volume names come from the same socket as the command line.
+expect "keelctl --socket /tmp/k.sock volume detach " "db web data"
+grep -q -- "--socket /tmp/k.sock --timeout 2 volume list -q" "$ASKED" ||
+	{ echo "FAIL: asked: $(cat "$ASKED")"; fails=$((fails + 1)); }
+[ "$fails" = 0 ] && echo "completion ok"
+exit "$fails"
