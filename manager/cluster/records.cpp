@@ -167,6 +167,10 @@ void CheckVersion(Fields& f) {
   }
 }
 
+// Records are valid UTF-8 when they come from a JSON parser, but a byte
+// string built in code might not be; nlohmann would throw on it.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 Status Invalid(const std::string& what, const std::string& why) {
   return Status::Error(EUCLEAN, what + ": " + why);
 }
@@ -333,7 +337,7 @@ std::string NodeRecordToJson(const NodeRecord& n) {
             {"state_changed_ms", n.state_changed_ms},
             {"cordoned", n.cordoned},
             {"version", n.version}};
-  return j.dump();
+  return Dump(j);
 }
 
 Result<NodeRecord> NodeRecordFromJson(std::string_view text) {
@@ -514,7 +518,7 @@ std::string VolumeRecordToJson(const VolumeRecord& v) {
             {"secret", std::move(secret)},
             {"state", VolumeStateName(v.state)},
             {"created_ms", v.created_ms}};
-  return j.dump();
+  return Dump(j);
 }
 
 Result<VolumeRecord> VolumeRecordFromJson(std::string_view text) {

@@ -278,6 +278,38 @@ TEST_CASE("records: a volume record with a bad field or a broken invariant names
   }
 }
 
+TEST_CASE("records: every truncation and byte flip of a record is refused or parsed, no throw") {
+  const std::string volume = VolumeRecordToJson(SampleVolume());
+  const std::string node = NodeRecordToJson(SampleNode());
+  int refused = 0;
+  for (const std::string& text : {volume, node}) {
+    for (size_t len = 0; len < text.size(); len++) {
+      CHECK_NOTHROW(refused += !VolumeRecordFromJson(text.substr(0, len)).ok());
+      CHECK_NOTHROW(refused += !NodeRecordFromJson(text.substr(0, len)).ok());
+    }
+    for (size_t i = 0; i < text.size(); i++) {
+      for (char c : {'\0', '"', '{', ']', '9', '-', 'x', '\xff'}) {
+        std::string flipped = text;
+        flipped[i] = c;
+        CHECK_NOTHROW(VolumeRecordFromJson(flipped));
+        CHECK_NOTHROW(NodeRecordFromJson(flipped));
+      }
+    }
+  }
+  // Every strict prefix is cut JSON, for both parsers.
+  CHECK(refused == 2 * static_cast<int>(volume.size() + node.size()));
+}
+
+TEST_CASE("records: a label that is not UTF-8 is written replaced, not thrown") {
+  NodeRecord n = SampleNode();
+  n.labels["note"] = "caf\xe9";
+  std::string text;
+  CHECK_NOTHROW(text = NodeRecordToJson(n));
+  auto back = NodeRecordFromJson(text);
+  REQUIRE(back.ok());
+  CHECK(back->labels.at("note") == "caf\xef\xbf\xbd");
+}
+
 TEST_CASE("records: more than 7 replicas do not fit the peer slots") {
   VolumeRecord v = SampleVolume();
   v.replica_set.clear();
