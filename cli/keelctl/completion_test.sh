@@ -3,8 +3,10 @@
 # values and volume names (from a stand-in keelctl that records how it was
 # asked).  Usage: completion_test.sh PATH/TO/keelctl.bash-completion
 set -euo pipefail
+# shellcheck source=/dev/null
 . "$1"
 
+# shellcheck disable=SC2317 # called by the completion
 keelctl() { # the stand-in: volume names, and the arguments it got
 	echo "$*" > "$ASKED"
 	printf 'db\nweb\ndata\n'

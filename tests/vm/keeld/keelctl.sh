@@ -76,7 +76,7 @@ expect_eq "volumes" "$(json_get volumes <<< "$OUT" | count)" 2
 expect_eq "first" "$(json_get volumes.0.name <<< "$OUT")" db
 expect_eq "first label" "$(json_get volumes.0.labels.app <<< "$OUT")" postgres
 expect_rc "list -q" 0 kc volume list -q
-expect_eq "names" "$(echo $OUT)" "db web"
+expect_eq "names" "${OUT//$'\n'/ }" "db web"
 expect_rc "list text" 0 kc volume list
 echo "$OUT"
 grep -q "^NAME  *SIZE  *STATE" <<< "$OUT" || fail "no table header: $OUT"
