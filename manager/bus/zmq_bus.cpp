@@ -29,6 +29,25 @@ constexpr int kReconnectMaxMs = 1000;
 constexpr int kReceiveBatch = 256;
 constexpr size_t kMaxHandlerThreads = 64;
 
+// The connection property that carries the client's Z85 public key.
+constexpr const char* kKeyProperty = "X-Curve-Key";
+
+std::string CurveKeyProperty(const zmq::message_t& key) {
+  char z85[kZ85KeyLength + 1];
+  zmq_z85_encode(z85, key.data<uint8_t>(), 32);
+  std::string name = kKeyProperty;
+  std::string out;
+  out += static_cast<char>(name.size());
+  out += name;
+  uint32_t len = kZ85KeyLength;
+  out += static_cast<char>((len >> 24) & 0xff);
+  out += static_cast<char>((len >> 16) & 0xff);
+  out += static_cast<char>((len >> 8) & 0xff);
+  out += static_cast<char>(len & 0xff);
+  out.append(z85, kZ85KeyLength);
+  return out;
+}
+
 bool IsPowerOfTwo(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
 Status ZmqError(const zmq::error_t& e, const std::string& what) {
@@ -388,9 +407,14 @@ void ZmqBus::ServeZap() {
       Drop(DropReason::kUnauthenticated, "malformed ZAP request");
     }
     std::string request_id = req.size() > 1 ? req[1].to_string() : "";
+    // The key goes back as connection metadata (ZMTP property encoding:
+    // name length, name, 32-bit big-endian value length, value), so each
+    // message can be checked against the directory as it is now.
+    std::string metadata;
+    if (status == "200") metadata = CurveKeyProperty(req[6]);
     std::array<zmq::const_buffer, 6> reply = {zmq::str_buffer("1.0"), zmq::buffer(request_id),
                                               zmq::buffer(status),    zmq::buffer(text),
-                                              zmq::buffer(user),      zmq::const_buffer()};
+                                              zmq::buffer(user),      zmq::buffer(metadata)};
     zmq::send_multipart(zap_, reply);
   }
 }
@@ -408,13 +432,21 @@ void ZmqBus::ReceiveFromRouter() {
     }
     // The node name ZAP gave this connection from its CURVE key: the only
     // sender identity we trust.
-    std::string user;
+    std::string user, key;
     try {
       user = frames[1].gets("User-Id");
+      key = frames[1].gets(kKeyProperty);
     } catch (const zmq::error_t&) {
     }
-    if (user.empty()) {
+    if (user.empty() || key.empty()) {
       Drop(DropReason::kUnauthenticated, "message without an authenticated node");
+      continue;
+    }
+    // Admission was checked at the handshake; a node removed from the
+    // directory (or given a new key) since then is cut off here, at its
+    // next message, not when its connection happens to drop.
+    if (options_.directory->NodeForKey(key) != user) {
+      Drop(DropReason::kUnauthenticated, "node " + user + " is no longer a member with key " + key);
       continue;
     }
     DropReason reason{};

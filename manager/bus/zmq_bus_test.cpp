@@ -264,6 +264,13 @@ TEST_CASE("bus: a spoofed from is dropped; handlers see the authenticated node")
   CHECK(m->id == 2);
   CHECK(m->from == "a");
   CHECK(m->body.at("from") == "mallory");
+
+  // Removed from the directory: cut off at once, on the open connection.
+  c.dir->Remove("mallory");
+  raw.Send(RequestText("mallory", 3, "echo"));
+  CHECK_FALSE(raw.Receive(300ms));
+  CHECK(a->Stats().Dropped(DropReason::kUnauthenticated) == 1);
+  CHECK(a->Stats().requests_served == 1);
 }
 
 TEST_CASE(
@@ -371,12 +378,14 @@ TEST_CASE("bus: a late reply is dropped; a reply to an earlier attempt completes
   CHECK(r.status().code() == ETIMEDOUT);
   CHECK(WaitFor([&] { return a->Stats().Dropped(DropReason::kUnexpectedReply) == 1; }));
 
-  // Attempt 1 is answered at ~180 ms, during attempt 2: same id, so it counts.
-  r = a->Request("b", "slow", {{"ms", 180}}, 120ms, 1);
+  // Attempt 1 is answered at ~200 ms, during attempt 2: same id, so it
+  // completes the call.
+  r = a->Request("b", "slow", {{"ms", 200}}, 150ms, 2);
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-  CHECK(a->Stats().retries == 1);
+  CHECK(a->Stats().retries >= 1);
+  CHECK(a->Stats().replies_received == 1);
   // Attempt 2's answer comes later and is the duplicate.
-  CHECK(WaitFor([&] { return a->Stats().Dropped(DropReason::kUnexpectedReply) == 2; }));
+  CHECK(WaitFor([&] { return a->Stats().Dropped(DropReason::kUnexpectedReply) >= 2; }));
 }
 
 TEST_CASE("bus: concurrent requests from several threads each get their own reply") {
