@@ -176,6 +176,8 @@ Status EtcdError(const std::string& where, const json& err) {
   return Status::Error(code.ok() ? ErrnoOfGrpc(*code) : EIO, where + ": " + msg);
 }
 
+constexpr const char* kRequireLeader = "Grpc-Metadata-hasleader: true";
+
 bool IsNoLeader(const Status& s) {
   return s.code() == EAGAIN && s.message().find("no leader") != std::string::npos;
 }
@@ -198,7 +200,11 @@ Result<std::unique_ptr<EtcdKvdb>> EtcdKvdb::Open(EtcdOptions options,
   if (options.request_timeout <= std::chrono::milliseconds(0)) {
     return Status::Error(EINVAL, "etcd: request timeout must be positive");
   }
-  if (!http) http = std::make_unique<CurlHttpClient>();
+  // Require a leader (clientv3's WithRequireLeader; the gateway passes
+  // Grpc-Metadata-* headers on as gRPC metadata): a member cut off from
+  // its leader answers "no leader" at once, so the request moves to
+  // another member, and a watch on it ends instead of going quiet.
+  if (!http) http = std::make_unique<CurlHttpClient>(std::vector<std::string>{kRequireLeader});
   return std::unique_ptr<EtcdKvdb>(new EtcdKvdb(std::move(options), std::move(http)));
 }
 

@@ -51,6 +51,23 @@ std::unique_ptr<EtcdKvdb> Scripted(ScriptedHttp** http, std::vector<std::string>
 
 Result<HttpResponse> Ok(const std::string& body) { return HttpResponse{200, body}; }
 
+// Which member leads (m.size() if none answers): the one whose own id is
+// the leader id it reports.
+size_t LeaderIndex(std::vector<std::unique_ptr<EtcdProcess>>& m) {
+  CurlHttpClient http;
+  for (size_t i = 0; i < m.size(); i++) {
+    auto r =
+        http.Post(m[i]->client_url() + "/v3/maintenance/status", "{}", std::chrono::seconds(2));
+    if (!r.ok()) continue;
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j.contains("header")) continue;
+    if (j["header"].value("member_id", std::string()) == j.value("leader", std::string("-"))) {
+      return i;
+    }
+  }
+  return m.size();
+}
+
 }  // namespace
 
 TEST_CASE("etcd kvdb: decodes int64 as strings or numbers, encodes keys in base64") {
@@ -165,9 +182,16 @@ TEST_CASE(
     "watch go on through the others") {
   auto cluster = EtcdProcess::StartCluster(3);
   REQUIRE_MESSAGE(cluster.ok(), cluster.status().ToString());
-  auto& m = *cluster;
-  auto kv = EtcdKvdb::Open(
-      {{m[0]->client_url(), m[1]->client_url(), m[2]->client_url()}, std::chrono::seconds(5)});
+  auto& m = cluster.value();
+  // The hard case: the leader is the endpoint every request goes to, so
+  // killing it also leaves the others without a leader for a moment.
+  size_t leader = LeaderIndex(m);
+  REQUIRE(leader < m.size());
+  std::vector<std::string> endpoints = {m[leader]->client_url()};
+  for (size_t i = 0; i < m.size(); i++) {
+    if (i != leader) endpoints.push_back(m[i]->client_url());
+  }
+  auto kv = EtcdKvdb::Open({endpoints, std::chrono::seconds(5)});
   REQUIRE(kv.ok());
   Kvdb& db = **kv;
   auto r1 = db.CompareAndSwap("/keel/volumes/v", 0, "epoch 1");
@@ -177,8 +201,18 @@ TEST_CASE(
   auto w = db.Watch("/keel/volumes/", *r1 + 1);
   REQUIRE(w.ok());
 
-  // The member every request went to dies (it may be the leader).
-  m[0]->Kill();
+  // The leader, where every request went, dies.
+  m[leader]->Kill();
+  // Members keep a dead leader for up to an election timeout, and a request
+  // they take meanwhile waits for it (a write then times out with its
+  // outcome unknown: the caller re-reads).  Once they have noticed, they
+  // answer "no leader" at once and the client goes round them until the
+  // election is over; this test starts there.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (LeaderIndex(m) == m.size() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(LeaderIndex(m) != m.size());
 
   auto r2 = db.CompareAndSwap("/keel/volumes/v", *r1, "epoch 2");
   REQUIRE_MESSAGE(r2.ok(), r2.status().ToString());
@@ -192,7 +226,7 @@ TEST_CASE(
 
   // The watch reconnected to another member from where it was.
   std::vector<WatchEvent> ev;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (ev.size() < 2 && std::chrono::steady_clock::now() < deadline) {
     auto b = (*w)->Poll(std::chrono::milliseconds(200));
     if (!b.ok()) {

@@ -89,12 +89,16 @@ Easy NewEasy(const std::string& url, const std::string& body, curl_slist* header
 
 }  // namespace
 
-CurlHttpClient::CurlHttpClient() { GlobalInit(); }
+CurlHttpClient::CurlHttpClient(std::vector<std::string> headers) : headers_(std::move(headers)) {
+  GlobalInit();
+}
 
 Result<HttpResponse> CurlHttpClient::Post(const std::string& url, const std::string& body,
                                           std::chrono::milliseconds timeout) {
   char errbuf[CURL_ERROR_SIZE] = {0};
   Slist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
+  // Appends in place to a non-empty list.
+  for (const std::string& h : headers_) curl_slist_append(headers.get(), h.c_str());
   Easy c = NewEasy(url, body, headers.get(), errbuf);
   if (!c) return Status::Error(ENOMEM, "http: curl_easy_init failed");
   HttpResponse resp;
@@ -127,6 +131,8 @@ Status CurlHttpClient::Stream(const std::string& url, const std::string& body,
                               const std::function<bool()>& stop, long* status) {
   char errbuf[CURL_ERROR_SIZE] = {0};
   Slist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
+  // Appends in place to a non-empty list.
+  for (const std::string& h : headers_) curl_slist_append(headers.get(), h.c_str());
   Easy c = NewEasy(url, body, headers.get(), errbuf);
   if (!c) return Status::Error(ENOMEM, "http: curl_easy_init failed");
   StreamCtx ctx{&on_data};

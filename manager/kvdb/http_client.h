@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "manager/common/status.h"
 
@@ -44,13 +45,18 @@ class HttpClient {
 
 class CurlHttpClient : public HttpClient {
  public:
-  CurlHttpClient();
+  // `headers`: extra request headers ("Name: value") sent with every
+  // request, besides Content-Type: application/json.
+  explicit CurlHttpClient(std::vector<std::string> headers = {});
   Result<HttpResponse> Post(const std::string& url, const std::string& body,
                             std::chrono::milliseconds timeout) override;
   Status Stream(const std::string& url, const std::string& body,
                 std::chrono::milliseconds connect_timeout,
                 const std::function<bool(std::string_view)>& on_data,
                 const std::function<bool()>& stop, long* status) override;
+
+ private:
+  const std::vector<std::string> headers_;
 };
 
 }  // namespace keel

@@ -39,11 +39,13 @@ Status LeaseNotFound(LeaseId lease) {
 
 const std::vector<Migration>& SqliteKvdbMigrations() {
   static const std::vector<Migration> kMigrations = [] {
-    std::vector<Migration> m = KvdbMigrations();
+    // Version 1 is manager/state's; the numbers of the ones here are fixed
+    // (a database records them), whatever that list grows to.
+    std::vector<Migration> m = {KvdbMigrations().front()};
     // Revision 1 is the empty store (nothing happened at it), so a fresh
     // database keeps history from 1; one that already had writes has none
     // of them in the history, so watches start after its revision.
-    m.push_back({static_cast<int>(m.size()) + 1, "leases and watch history",
+    m.push_back({2, "leases and watch history",
                  "ALTER TABLE kv ADD COLUMN lease INTEGER NOT NULL DEFAULT 0;"
                  "CREATE INDEX kv_lease ON kv (lease) WHERE lease != 0;"
                  "CREATE TABLE leases ("
