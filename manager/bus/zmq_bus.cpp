@@ -652,8 +652,9 @@ void ZmqBus::Serve(Incoming in) {
     }
   }
   if (!bytes.ok()) return;  // cannot happen: the error reply above always encodes
-  Enqueue(Outgoing{PeerInfo{}, std::move(in.routing_id), std::move(*bytes)});
+  // Counted before the reply leaves, so a caller that has its reply sees it.
   Count([](BusStats& st) { st.requests_served++; });
+  Enqueue(Outgoing{PeerInfo{}, std::move(in.routing_id), std::move(*bytes)});
 }
 
 }  // namespace keel::bus

@@ -241,7 +241,7 @@ TEST_CASE("bus: a node whose key is not in the directory is refused and counted"
   CHECK(ok->at("from") == "c");
 }
 
-TEST_CASE("bus: a spoofed from is dropped; handlers see the authenticated node") {
+TEST_CASE("bus: a spoofed from is dropped and handlers see the authenticated node") {
   Cluster c;
   CurveKeyPair ka = NewKeys();
   auto a = c.Start("a", ka, {{"echo", Echo}});
@@ -274,7 +274,7 @@ TEST_CASE("bus: a spoofed from is dropped; handlers see the authenticated node")
 }
 
 TEST_CASE(
-    "bus: malformed, oversized and unknown messages are dropped and counted; serving goes on") {
+    "bus: malformed, oversized and unknown messages are dropped and counted as serving goes on") {
   Cluster c;
   CurveKeyPair ka = NewKeys();
   auto a = c.Start("a", ka, {{"echo", Echo}});
@@ -366,7 +366,8 @@ TEST_CASE("bus: replies are checked: wrong sender, duplicates and garbage are dr
   CHECK(st.replies_received == 1);
 }
 
-TEST_CASE("bus: a late reply is dropped; a reply to an earlier attempt completes a retried call") {
+TEST_CASE(
+    "bus: a late reply is dropped and a reply to an earlier attempt completes a retried call") {
   Cluster c;
   auto a = c.Start("a", NewKeys());
   auto b = c.Start("b", NewKeys(), {{"slow", [](const std::string& f, const Json& body) {
