@@ -1,6 +1,7 @@
 #include "cli/keelctl/app.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <map>
 #include <ostream>
 
@@ -216,6 +217,15 @@ std::string UnknownWord(CLI::App* app) {
   return "";
 }
 
+// "keelctl volume": the commands selected on the command line.
+std::string CommandPath(CLI::App* app) {
+  std::string path = app->get_name();
+  for (auto subs = app->get_subcommands(); !subs.empty(); subs = subs.front()->get_subcommands()) {
+    path += " " + subs.front()->get_name();
+  }
+  return path;
+}
+
 const char kTopFooter[] =
     "Commands:\n"
     "  volume create NAME --size SIZE [--block-size 512|4096] [--label K=V ...]\n"
@@ -262,7 +272,16 @@ int RunKeelctl(const std::vector<std::string>& args, Env& env) {
       ->capture_default_str();
   app.add_flag("-q,--quiet", a.quiet, "Print only what scripts need (see each command)");
   app.add_option("--timeout", a.timeout_s, "Seconds to wait for keeld's reply")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            char* end = nullptr;
+            double v = std::strtod(text.c_str(), &end);
+            if (end == text.c_str() || *end != '\0' || !(v >= 0.001 && v <= 86400)) {
+              return "'" + text + "' is not a number of seconds from 0.001 to 86400";
+            }
+            return "";
+          },
+          "SECONDS"))
       ->capture_default_str();
 
   std::map<std::string, CLI::App*> groups;
@@ -290,8 +309,10 @@ int RunKeelctl(const std::vector<std::string>& args, Env& env) {
     }
     std::string what = e.what();
     std::string word = UnknownWord(&app);
-    if (dynamic_cast<const CLI::RequiredError*>(&e) && !word.empty()) {
-      what = "unknown command '" + word + "'";
+    if (dynamic_cast<const CLI::RequiredError*>(&e) &&
+        what.find("subcommand") != std::string::npos) {
+      what = word.empty() ? "missing command: " + CommandPath(&app) + " COMMAND"
+                          : "unknown command '" + word + "'";
     }
     env.err << "keelctl: " << what << "\n\n" << app.help();
     return kExitUsage;

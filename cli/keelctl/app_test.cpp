@@ -73,6 +73,12 @@ TEST_CASE("keelctl parse: an unknown command is named in the error") {
   CHECK(h2.Run({"volume", "frob"}) == kExitUsage);
   CHECK(h2.err.str().find("frob") != std::string::npos);
   CHECK(h2.err.str().find("Usage: keelctl volume") != std::string::npos);
+  Harness h3;
+  CHECK(h3.Run({"volume"}) == kExitUsage);
+  CHECK(h3.err.str().find("keelctl: missing command: keelctl volume COMMAND\n") == 0);
+  Harness h4;
+  CHECK(h4.Run({}) == kExitUsage);
+  CHECK(h4.err.str().find("keelctl: missing command: keelctl COMMAND\n") == 0);
 }
 
 TEST_CASE("keelctl parse: bad flags and missing arguments exit 2 with the command's usage") {
@@ -92,6 +98,7 @@ TEST_CASE("keelctl parse: bad flags and missing arguments exit 2 with the comman
       {{"-o", "yaml", "volume", "list"}, "yaml"},
       {{"volume", "list", "--timeout", "0"}, "--timeout"},
       {{"volume", "list", "--timeout", "-1"}, "--timeout"},
+      {{"volume", "list", "--timeout", "1e300"}, "--timeout"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.says);
