@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iterator>
+#include <system_error>
 #include <zmq_addon.hpp>
 
 #include "manager/config/config.h"
@@ -95,9 +96,15 @@ Result<std::unique_ptr<ZmqBus>> ZmqBus::Start(ZmqBusOptions options) {
   }
   s = bus->Bind();
   if (!s.ok()) return s;
-  bus->io_thread_ = std::thread(&ZmqBus::IoLoop, bus.get());
-  for (int i = 0; i < bus->options_.handler_threads; i++) {
-    bus->workers_.emplace_back(&ZmqBus::WorkerLoop, bus.get());
+  try {
+    bus->io_thread_ = std::thread(&ZmqBus::IoLoop, bus.get());
+    for (int i = 0; i < bus->options_.handler_threads; i++) {
+      bus->workers_.emplace_back(&ZmqBus::WorkerLoop, bus.get());
+    }
+  } catch (const std::system_error& e) {
+    // The destructor stops whatever threads did start.
+    return Status::Error(e.code().value() > 0 ? e.code().value() : EAGAIN,
+                         std::string("cannot start the bus's threads: ") + e.what());
   }
   KLOG(kInfo, "bus listening", {{"node", bus->options_.node}, {"endpoint", bus->endpoint_}});
   return bus;
