@@ -43,16 +43,30 @@ struct CommandSpec {
 struct GroupSpec {
   std::string name;
   std::string summary;
+  std::string help;
 };
 
 void AddName(CLI::App& sub, Args& a) {
-  sub.add_option("NAME", a.name, "The volume's name")->required();
+  sub.add_option("NAME", a.name, "The volume's name")->required()->type_name("");
 }
 
 const std::vector<GroupSpec>& Groups() {
   static const std::vector<GroupSpec> groups = {
-      {"volume", "Create, list, inspect, attach, detach and delete volumes"},
-      {"node", "This node: keeld, keel.ko and the storage pool"},
+      {"volume", "Create, list, inspect, attach, detach and delete volumes",
+       "A volume is a block device backed by a file in this node's storage pool.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl volume create db --size 10G\n"
+       "  keelctl volume list\n"
+       "  keelctl volume attach db\n"
+       "\n"
+       "Run 'keelctl volume COMMAND --help' for a command's options and examples."},
+      {"node", "This node: keeld, keel.ko and the storage pool",
+       "Examples:\n"
+       "  keelctl node inspect\n"
+       "  keelctl node inspect -o json\n"
+       "\n"
+       "node list, drain, cordon and uncordon come with the cluster plane (docs/keelctl.md)."},
   };
   return groups;
 }
@@ -76,15 +90,17 @@ const std::vector<CommandSpec>& Commands() {
        "  keelctl volume create -q scratch --size 1.5T && echo created",
        [](CLI::App& sub, Args& a) {
          sub.add_option("NAME", a.create.name, "The new volume's name (unique on the node)")
-             ->required();
-         sub.add_option("-s,--size", a.create.size, "Size: 4096, 512M, 10G, 1.5T (required)")
-             ->required();
+             ->required()
+             ->type_name("");
+         sub.add_option("-s,--size", a.create.size, "Size: 4096, 512M, 10G, 1.5T")
+             ->required()
+             ->type_name("SIZE");
          sub.add_option("-b,--block-size", a.create.block_size,
                         "Logical block size of the disk: 512 or 4096 (default 4096)")
              ->check(CLI::IsMember({512, 4096}));
-         sub.add_option("-l,--label", a.create.labels,
-                        "A label KEY=VALUE; repeat for more (at most 64)")
-             ->allow_extra_args(false);
+         sub.add_option("-l,--label", a.create.labels, "A label; repeat for more (at most 64)")
+             ->allow_extra_args(false)
+             ->type_name("KEY=VALUE");
          sub.add_option("--repl", a.create.replicas,
                         "Number of replicas, 1-3 (default 1; 2 and 3 need a cluster)")
              ->check(CLI::Range(1, 3));
@@ -266,7 +282,8 @@ int RunKeelctl(const std::vector<std::string>& args, Env& env) {
   app.fallthrough();
   app.footer(kTopFooter);
   app.add_option("--socket", a.socket, "keeld's API socket (env KEEL_SOCKET)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("PATH");
   app.add_option("-o,--output", a.output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -288,6 +305,7 @@ int RunKeelctl(const std::vector<std::string>& args, Env& env) {
   for (const GroupSpec& g : Groups()) {
     CLI::App* sub = app.add_subcommand(g.name, g.summary);
     sub->require_subcommand(1);
+    sub->footer(g.help);
     groups[g.name] = sub;
   }
   std::vector<CLI::App*> leaves;

@@ -238,6 +238,7 @@ TEST_CASE("keelctl help: every command has --help with examples, exit 0, no keel
     Harness h;
     CHECK(h.Run({group, "--help"}) == kExitOk);
     CHECK(h.out.str().find("Subcommands:") != std::string::npos);
+    CHECK(h.out.str().find("Examples:\n  keelctl " + std::string(group)) != std::string::npos);
   }
 }
 
