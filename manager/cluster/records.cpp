@@ -370,6 +370,16 @@ Result<NodeRecord> NodeRecordFromJson(std::string_view text) {
   return n;
 }
 
+Result<NodeRecord> NodeRecordFromKv(std::string_view key, std::string_view text) {
+  auto n = NodeRecordFromJson(text);
+  if (!n.ok()) return Status::Error(EUCLEAN, std::string(key) + ": " + n.status().message());
+  if (key != NodeKey(n->name)) {
+    return Status::Error(EUCLEAN,
+                         std::string(key) + ": holds the record of node '" + n->name + "'");
+  }
+  return n;
+}
+
 NodeStates StatesOf(const std::vector<NodeRecord>& nodes) {
   NodeStates states;
   for (const NodeRecord& n : nodes) states[n.name] = {n.state, n.state_changed_ms};
@@ -611,6 +621,16 @@ Result<VolumeRecord> VolumeRecordFromJson(std::string_view text) {
   v.state = *st;
   Status s = ValidateVolumeRecord(v);
   if (!s.ok()) return s;
+  return v;
+}
+
+Result<VolumeRecord> VolumeRecordFromKv(std::string_view key, std::string_view text) {
+  auto v = VolumeRecordFromJson(text);
+  if (!v.ok()) return Status::Error(EUCLEAN, std::string(key) + ": " + v.status().message());
+  if (key != VolumeKey(v->name)) {
+    return Status::Error(EUCLEAN,
+                         std::string(key) + ": holds the record of volume '" + v->name + "'");
+  }
   return v;
 }
 

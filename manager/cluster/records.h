@@ -80,6 +80,9 @@ struct NodeRecord {
 
 std::string NodeRecordToJson(const NodeRecord& node);
 Result<NodeRecord> NodeRecordFromJson(std::string_view text);
+// As read from etcd: also checks that `key` is NodeKey(record's name), so a
+// record copied under the wrong key is not taken for another node.
+Result<NodeRecord> NodeRecordFromKv(std::string_view key, std::string_view text);
 // The checks NodeRecordFromJson makes on the values (for records built in
 // code before they are written).
 Status ValidateNodeRecord(const NodeRecord& node);
@@ -161,6 +164,8 @@ struct VolumeRecord {
 
 std::string VolumeRecordToJson(const VolumeRecord& volume);
 Result<VolumeRecord> VolumeRecordFromJson(std::string_view text);
+// As read from etcd: also checks that `key` is VolumeKey(record's name).
+Result<VolumeRecord> VolumeRecordFromKv(std::string_view key, std::string_view text);
 Status ValidateVolumeRecord(const VolumeRecord& volume);
 
 }  // namespace keel::cluster

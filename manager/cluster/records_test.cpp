@@ -322,6 +322,26 @@ TEST_CASE("records: more than 7 replicas do not fit the peer slots") {
   CHECK(s.message() == "volume record 'db': replica_set has 8 replicas; at most 7 fit the slots");
 }
 
+TEST_CASE("records: a record read from a key must be the record of that key") {
+  auto v = VolumeRecordFromKv("/keel/volumes/db", VolumeRecordToJson(SampleVolume()));
+  REQUIRE(v.ok());
+  CHECK(v->name == "db");
+  auto wrong = VolumeRecordFromKv("/keel/volumes/web", VolumeRecordToJson(SampleVolume()));
+  CHECK(wrong.status().code() == EUCLEAN);
+  CHECK(wrong.status().message() == "/keel/volumes/web: holds the record of volume 'db'");
+  CHECK(VolumeRecordFromKv("/keel/volumes/db", "{").status().message() ==
+        "/keel/volumes/db: volume record: not valid JSON");
+
+  auto n = NodeRecordFromKv("/keel/nodes/node-a", NodeRecordToJson(SampleNode()));
+  REQUIRE(n.ok());
+  CHECK(n->name == "node-a");
+  CHECK(
+      NodeRecordFromKv("/keel/volumes/node-a", NodeRecordToJson(SampleNode())).status().message() ==
+      "/keel/volumes/node-a: holds the record of node 'node-a'");
+  CHECK(NodeRecordFromKv("/keel/nodes/node-a", "[]").status().message() ==
+        "/keel/nodes/node-a: node record: not a JSON object");
+}
+
 TEST_CASE("records: FindReplica, IsInSync and StatesOf") {
   VolumeRecord v = SampleVolume();
   REQUIRE(v.FindReplica("node-b") != nullptr);
