@@ -34,8 +34,8 @@ Result<VolumeRecord> OutdateReplica(const VolumeRecord& volume, const std::strin
 // every node's state:
 //  - `node` is up; the volume is ready;
 //  - already attached on `node`: yes (a retry);
-//  - attached on another node: only if that node is down (failover), and
-//    only on a node whose replica is in sync;
+//  - attached on another node: only if that node is down or no longer
+//    registered (failover), and only on a node whose replica is in sync;
 //  - detached cleanly: on a node with an in-sync replica, or on a node with
 //    no replica (diskless) if an in-sync replica is on an up node;
 //  - never on a node whose replica is out of sync.
