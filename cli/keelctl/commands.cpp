@@ -28,12 +28,17 @@ Reply Send(ApiClient& api, const std::string& command, const json& args,
     r.error = TransportError(reply.status());
     return r;
   }
-  if (!(*reply)["ok"].get<bool>()) {
-    r.error = ApiErrorToCli((*reply)["error"], command, volume);
+  // ApiClient::Call checked the shape; stay safe with any implementation.
+  const json& j = *reply;
+  auto ok = j.find("ok");
+  if (ok == j.end() || !ok->is_boolean() || !ok->get<bool>()) {
+    auto e = j.find("error");
+    r.error = ApiErrorToCli(e != j.end() && e->is_object() ? *e : json::object(), command, volume);
     return r;
   }
+  auto result = j.find("result");
   r.ok = true;
-  r.result = (*reply)["result"];
+  r.result = result != j.end() && result->is_object() ? *result : json::object();
   return r;
 }
 
