@@ -392,6 +392,19 @@ TEST_CASE("keelctl errors: no usable reply maps to 4, 5, 1 or 2 by its errno") {
   }
 }
 
+TEST_CASE("keelctl errors: a reply of the wrong shape gives an error or '-', never a crash") {
+  ScriptedApiClient api;
+  Io a, b, c;
+  api.replies.push_back(json{{"ok", "yes"}});
+  api.replies.push_back(json{{"ok", false}, {"error", 3}});
+  api.replies.push_back(json{{"ok", true}, {"result", json::array()}});
+  CHECK(RunVolumeList(api, a.Text()) == kExitError);
+  CHECK(a.err.str().find("keeld failed (internal)") != std::string::npos);
+  CHECK(RunVolumeAttach(api, "db", b.Text()) == kExitError);
+  CHECK(RunVersion(api, c.Text()) == kExitOk);
+  CHECK(c.out.str().find("keeld    - (API -)\n") != std::string::npos);
+}
+
 json NodeInfo() {
   return json::parse(R"({"node_name": "node1", "labels": {}, "keeld_version": "0.1.0",
     "api": 1, "kvdb": "embedded",
