@@ -166,7 +166,8 @@ json EncodeCompare(const Compare& c) {
 // The gateway's error object, {"error": "...", "message": "...", "code": N}
 // (streams wrap it as {"error": {...}}).
 Status EtcdError(const std::string& where, const json& err) {
-  auto code = Int64Field(err, "code");
+  // Unary replies say "code", stream errors "grpc_code".
+  auto code = Int64Field(err, err.contains("grpc_code") ? "grpc_code" : "code");
   std::string msg;
   auto m = err.find("message");
   if (m != err.end() && m->is_string()) msg = m->get<std::string>();
@@ -213,7 +214,8 @@ Result<json> EtcdKvdb::Call(const std::string& path, const json& request, bool i
   const auto deadline = Clock::now() + options_.request_timeout;
   const std::string body = request.dump();
   const size_t n = options_.endpoints.size();
-  std::string tried;  // what each endpoint said, for the final error
+  // What each endpoint said last, for the final error.
+  std::vector<std::string> said(n);
   Status last;
   for (;;) {
     size_t start = current_.load();
@@ -248,10 +250,14 @@ Result<json> EtcdKvdb::Call(const std::string& path, const json& request, bool i
         if (!IsNoLeader(err) && !(idempotent && err.code() == EAGAIN)) return err;
       }
       last = err;
-      tried += (tried.empty() ? "" : "; ") + err.message();
+      said[idx] = err.message();
     }
     if (Clock::now() + std::chrono::milliseconds(100) >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::string tried;
+  for (const std::string& m : said) {
+    if (!m.empty()) tried += (tried.empty() ? "" : "; ") + m;
   }
   return Status::Error(last.ok() ? ETIMEDOUT : last.code(),
                        "etcd: no endpoint answered " + path + " within " +
@@ -477,14 +483,20 @@ class EtcdWatcher : public Watcher {
           url, json{{"create_request", create}}.dump(), kv_->options_.request_timeout,
           [&](std::string_view data) { return OnData(url, data); }, [&] { return Stopping(); },
           &http_status);
+      // An error reply may end without a newline.
+      if (!Stopping() && buffer_.find_first_not_of(" \r\t\n") != std::string::npos) {
+        OnMessage(url, buffer_);
+      }
       if (Stopping()) return;
       {
         std::lock_guard l(mu_);
-        transient_ = Status::Error(
-            s.ok() ? EPIPE : s.code(),
-            "etcd " + url + ": watch stream ended" +
-                (s.ok() ? " (HTTP " + std::to_string(http_status) + ")" : ": " + s.message()) +
-                "; reconnecting");
+        // Keep etcd's own words if the stream said why it ended.
+        if (transient_.ok())
+          transient_ = Status::Error(
+              s.ok() ? EPIPE : s.code(),
+              "etcd " + url + ": watch stream ended" +
+                  (s.ok() ? " (HTTP " + std::to_string(http_status) + ")" : ": " + s.message()) +
+                  "; reconnecting");
         cv_.notify_all();
       }
       idx++;
@@ -518,7 +530,8 @@ class EtcdWatcher : public Watcher {
     if (msg.contains("error")) {
       // The gateway reports stream errors this way; a transient outage.
       std::lock_guard l(mu_);
-      transient_ = EtcdError(where + " (watch)", Member(msg, "error"));
+      // In the stream {"error": {...}}; before it, a plain error object.
+      transient_ = EtcdError(where + " (watch)", msg["error"].is_object() ? msg["error"] : msg);
       cv_.notify_all();
       return false;
     }

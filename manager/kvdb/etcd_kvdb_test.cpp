@@ -242,6 +242,43 @@ TEST_CASE(
   CHECK(ev[1].kv.key == "/keel/volumes/w");
 }
 
+TEST_CASE(
+    "etcd kvdb: a member without quorum answers 'no leader' (EAGAIN) within the timeout, "
+    "applies nothing, and its watch reports the outage") {
+  auto cluster = EtcdProcess::StartCluster(3);
+  REQUIRE_MESSAGE(cluster.ok(), cluster.status().ToString());
+  auto& m = cluster.value();
+  auto kv = EtcdKvdb::Open({{m[0]->client_url()}, std::chrono::milliseconds(1000)});
+  REQUIRE(kv.ok());
+  int64_t rev = *(*kv)->Put("/keel/volumes/v", "epoch 1");
+  auto w = (*kv)->Watch("/keel/", rev + 1);
+  REQUIRE(w.ok());
+  m[1]->Kill();
+  m[2]->Kill();
+  // The survivor notices within an election timeout or two; until then a
+  // write waits on the dead leader and times out (outcome unknown).
+  Result<int64_t> r = int64_t{0};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  do {
+    auto t0 = std::chrono::steady_clock::now();
+    r = (*kv)->CompareAndSwap("/keel/volumes/v", rev, "epoch 2");
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(1500));
+    REQUIRE_FALSE(r.ok());
+  } while (r.status().code() != EAGAIN && std::chrono::steady_clock::now() < deadline);
+  CHECK(r.status().code() == EAGAIN);
+  CHECK(r.status().message().find(m[0]->client_url() + "/v3/kv/txn: etcdserver: no leader") !=
+        std::string::npos);
+  CHECK((*kv)->Get("/keel/volumes/v").status().code() == EAGAIN);
+  Result<std::vector<WatchEvent>> p = std::vector<WatchEvent>();
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (p.ok() && std::chrono::steady_clock::now() < deadline) {
+    p = (*w)->Poll(std::chrono::milliseconds(200));
+    CHECK((p.ok() ? p->empty() : true));
+  }
+  CHECK(p.status().code() == EAGAIN);
+  CHECK(p.status().message().find("no leader") != std::string::npos);
+}
+
 TEST_CASE("etcd kvdb: a watch from a compacted revision fails with ERANGE") {
   auto etcd = EtcdProcess::Start();
   REQUIRE_MESSAGE(etcd.ok(), etcd.status().ToString());
