@@ -166,6 +166,8 @@ json EncodeCompare(const Compare& c) {
 // The gateway's error object, {"error": "...", "message": "...", "code": N}
 // (streams wrap it as {"error": {...}}).
 Status EtcdError(const std::string& where, const json& err) {
+  auto nested = err.find("error");
+  if (nested != err.end() && nested->is_object()) return EtcdError(where, *nested);
   // Unary replies say "code", stream errors "grpc_code".
   auto code = Int64Field(err, err.contains("grpc_code") ? "grpc_code" : "code");
   std::string msg;
@@ -530,8 +532,7 @@ class EtcdWatcher : public Watcher {
     if (msg.contains("error")) {
       // The gateway reports stream errors this way; a transient outage.
       std::lock_guard l(mu_);
-      // In the stream {"error": {...}}; before it, a plain error object.
-      transient_ = EtcdError(where + " (watch)", msg["error"].is_object() ? msg["error"] : msg);
+      transient_ = EtcdError(where + " (watch)", msg);
       cv_.notify_all();
       return false;
     }

@@ -108,6 +108,15 @@ TEST_CASE(
   CHECK(s.message() ==
         "etcd http://e1:2379/v3/lease/revoke: etcdserver: requested lease not found");
   CHECK(http->calls.back().body == nlohmann::json{{"ID", "42"}});
+  // Streamed replies (keep-alive) wrap the error and call the code grpc_code.
+  http->replies.push_back(
+      Ok(R"({"error":{"grpc_code":5,"http_code":404,"message":"etcdserver: requested lease )"
+         R"(not found","http_status":"Not Found"}})"));
+  auto ka = kv->KeepAlive(42);
+  CHECK(ka.status().code() == ENOENT);
+  CHECK(ka.status().message().find("requested lease not found") != std::string::npos);
+  http->replies.push_back(Ok(R"({"result":{"header":{"revision":"3"},"ID":"42","TTL":7}})"));
+  CHECK(*kv->KeepAlive(42) == 7);
 
   // A write that timed out may have been applied: no second endpoint.
   http->calls.clear();
