@@ -380,21 +380,19 @@ Result<int64_t> SqliteKvdb::CompareAndSwap(const std::string& key, int64_t expec
 }
 
 Status SqliteKvdb::CompareAndDelete(const std::string& key, int64_t expected_revision) {
-  auto done = [&]() -> Result<bool> {
-    return InTxn<bool>([&]() -> Result<bool> {
-      auto old = GetLocked(key);
-      if (!old.ok()) return old.status();
-      int64_t actual = old->has_value() ? (*old)->mod_revision : 0;
-      if (!old->has_value() || actual != expected_revision) {
-        return Status::Error(ECANCELED, "kvdb: '" + key + "' is at revision " +
-                                            std::to_string(actual) + ", not " +
-                                            std::to_string(expected_revision));
-      }
-      auto r = TxnLocked({{}, {TxnOp::Delete(key)}, {}});
-      if (!r.ok()) return r.status();
-      return true;
-    });
-  }();
+  auto done = InTxn<bool>([&]() -> Result<bool> {
+    auto old = GetLocked(key);
+    if (!old.ok()) return old.status();
+    int64_t actual = old->has_value() ? (*old)->mod_revision : 0;
+    if (!old->has_value() || actual != expected_revision) {
+      return Status::Error(ECANCELED, "kvdb: '" + key + "' is at revision " +
+                                          std::to_string(actual) + ", not " +
+                                          std::to_string(expected_revision));
+    }
+    auto r = TxnLocked({{}, {TxnOp::Delete(key)}, {}});
+    if (!r.ok()) return r.status();
+    return true;
+  });
   return done.status();
 }
 
@@ -508,16 +506,14 @@ Result<int64_t> SqliteKvdb::KeepAlive(LeaseId lease) {
 }
 
 Status SqliteKvdb::Revoke(LeaseId lease) {
-  auto done = [&]() -> Result<bool> {
-    return InTxn<bool>([&]() -> Result<bool> {
-      auto exists = LeaseExistsLocked(lease);
-      if (!exists.ok()) return exists.status();
-      if (!*exists) return LeaseNotFound(lease);
-      Status s = RevokeLocked(lease);
-      if (!s.ok()) return s;
-      return true;
-    });
-  }();
+  auto done = InTxn<bool>([&]() -> Result<bool> {
+    auto exists = LeaseExistsLocked(lease);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) return LeaseNotFound(lease);
+    Status s = RevokeLocked(lease);
+    if (!s.ok()) return s;
+    return true;
+  });
   return done.status();
 }
 
