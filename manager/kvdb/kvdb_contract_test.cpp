@@ -3,6 +3,7 @@
 // interface behaves the same on a laptop and in a cluster.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <functional>
@@ -342,6 +343,44 @@ void WatchSeesLeaseExpiry(Backend& b) {
   CHECK(ev[0].kv.key == "/keel/nodes/n1");
 }
 
+void ConcurrentCompareAndSwapLosesNoUpdate(Backend& b) {
+  Kvdb& db = *b.kv;
+  // Two threads increment one counter by read + compare-and-swap, retrying
+  // on ECANCELED: every increment lands exactly once.
+  REQUIRE(db.Put("/keel/counter", "0").ok());
+  constexpr int kPerThread = 15;
+  std::atomic<int> conflicts{0};
+  std::atomic<int> errors{0};
+  auto work = [&] {
+    for (int done = 0; done < kPerThread;) {
+      auto e = db.Get("/keel/counter");
+      if (!e.ok() || !e->has_value()) {
+        errors++;
+        return;
+      }
+      int v = std::stoi((*e)->value);
+      auto r = db.CompareAndSwap("/keel/counter", (*e)->mod_revision, std::to_string(v + 1));
+      if (r.ok()) {
+        done++;
+      } else if (r.status().code() == ECANCELED) {
+        conflicts++;
+      } else {
+        errors++;
+        return;
+      }
+    }
+  };
+  std::thread t1(work), t2(work);
+  t1.join();
+  t2.join();
+  CHECK(errors == 0);
+  auto e = *db.Get("/keel/counter");
+  REQUIRE(e.has_value());
+  CHECK(e->value == std::to_string(2 * kPerThread));
+  CHECK(e->version == 2 * kPerThread + 1);
+  MESSAGE("conflicts: " << conflicts.load());
+}
+
 }  // namespace
 
 // Each behaviour is a test case per implementation, so a failure names both.
@@ -365,5 +404,7 @@ KVDB_CONTRACT("revoking a lease deletes its keys in one revision", RevokeDeletes
 KVDB_CONTRACT("watch replays from a start revision, then live, in order, and cancel",
               WatchSeesChangesInOrder)
 KVDB_CONTRACT("watch sees a lease's key deleted when it expires", WatchSeesLeaseExpiry)
+KVDB_CONTRACT("two threads doing compare-and-swap lose no update",
+              ConcurrentCompareAndSwapLosesNoUpdate)
 
 }  // namespace keel
