@@ -240,11 +240,25 @@ int keel_bitmap_clear_slot(struct keel_volume *vol, u32 slot)
 	return ret;
 }
 
+/*
+ * Resync keeps several regions in flight so that it is not bound by one
+ * round trip per region: up to KEEL_RESYNC_INFLIGHT bytes, at most
+ * KEEL_RESYNC_DEPTH regions.  Regions are finished in the order they were
+ * started (a ring of chunks).
+ */
+#define KEEL_RESYNC_INFLIGHT	(4U << 20)
+#define KEEL_RESYNC_DEPTH	16U
+
+/* One region being copied; owned by the resync work item. */
 struct keel_chunk {
 	struct keel_interval iv;
 	struct keel_preq preq;
 	struct completion done;
 	struct keel_peer *peer;
+	struct bio_vec *bvec;
+	unsigned int nr;
+	u64 bit;
+	u32 len;
 	int err;
 };
 
@@ -281,23 +295,36 @@ static void keel_chunk_release(struct keel_volume *vol, struct keel_chunk *c)
 	spin_unlock_irq(&vol->repl_lock);
 }
 
-/* Copy one dirty region to the peer: 0, or why resync must stop. */
-static int keel_resync_chunk(struct keel_peer *p, struct keel_chunk *c,
-			     struct bio_vec *bvec, unsigned int nr, u64 bit)
+/*
+ * Start copying dirty region @bit: hold it in vol->order, read it (push)
+ * and queue it to the peer.  0 once it is queued, or why resync must stop.
+ *
+ * If vol->order cannot admit the region at once and other chunks are in
+ * flight (@may_wait false), it gives up with -EAGAIN instead of waiting: an
+ * application write queued ahead of it may itself wait for one of those
+ * chunks, which are only released by this same work item.
+ */
+static int keel_chunk_start(struct keel_peer *p, struct keel_chunk *c, u64 bit,
+			    bool may_wait)
 {
 	struct keel_volume *vol = p->vol;
 	u32 gran = keel_vol_granularity(vol);
 	u64 off = bit * gran;
-	u32 len = keel_region_len(bit, vol->size, gran);
 	bool started;
 	int ret;
 
+	c->bit = bit;
+	c->len = keel_region_len(bit, vol->size, gran);
 	c->iv.start = off;
-	c->iv.end = off + len;
+	c->iv.end = off + c->len;
 	c->iv.kind = KEEL_IV_RESYNC;
 	spin_lock_irq(&vol->repl_lock);
 	started = keel_order_add(&vol->order, &c->iv);
 	spin_unlock_irq(&vol->repl_lock);
+	if (!started && !may_wait) {
+		keel_chunk_release(vol, c);
+		return -EAGAIN;
+	}
 	if (!started) {
 		wait_event(p->wait, READ_ONCE(c->iv.started) ||
 			   !keel_peer_connected(p));
@@ -308,7 +335,7 @@ static int keel_resync_chunk(struct keel_peer *p, struct keel_chunk *c,
 	}
 	if (!p->pull) {
 		/* Push: our copy of the region goes to the peer. */
-		ret = keel_backing_pread(&vol->backing, bvec, nr, len,
+		ret = keel_backing_pread(&vol->backing, c->bvec, c->nr, c->len,
 					 vol->backing.meta.data_offset + off);
 		if (ret) {
 			keel_chunk_release(vol, c);
@@ -318,8 +345,8 @@ static int keel_resync_chunk(struct keel_peer *p, struct keel_chunk *c,
 	c->preq = (struct keel_preq){
 		.type = p->pull ? KEEL_WIRE_READ : KEEL_WIRE_WRITE,
 		.flags = p->pull ? 0 : KEEL_WIRE_F_RESYNC,
-		.offset = off, .size = len, .bvec = bvec, .nr_bvec = nr,
-		.owner = c, .done = keel_chunk_done,
+		.offset = off, .size = c->len, .bvec = c->bvec,
+		.nr_bvec = c->nr, .owner = c, .done = keel_chunk_done,
 	};
 	reinit_completion(&c->done);
 	spin_lock_irq(&vol->repl_lock);
@@ -330,25 +357,68 @@ static int keel_resync_chunk(struct keel_peer *p, struct keel_chunk *c,
 	}
 	keel_peer_queue(p, &c->preq);
 	spin_unlock_irq(&vol->repl_lock);
+	return 0;
+}
+
+/*
+ * Wait for a started chunk and account for it: 0, or why resync must stop.
+ * The region's bit is cleared before the region leaves vol->order, so an
+ * application write that dirties it again is ordered after the clear and
+ * its own mark is never lost.
+ */
+static int keel_chunk_finish(struct keel_peer *p, struct keel_chunk *c)
+{
+	struct keel_volume *vol = p->vol;
+
 	wait_for_completion(&c->done);
 	if (!c->err && p->pull)
 		/* Pull: the peer's copy of the region replaces ours. */
-		c->err = keel_backing_pwrite(&vol->backing, bvec, nr, len,
-					     vol->backing.meta.data_offset + off,
-					     0);
-	keel_chunk_release(vol, c);
-	if (c->err)
-		return c->err;
-
+		c->err = keel_backing_pwrite(&vol->backing, c->bvec, c->nr,
+					     c->len,
+					     vol->backing.meta.data_offset +
+					     c->iv.start, 0);
 	spin_lock_irq(&vol->repl_lock);
-	if (__test_and_clear_bit(bit, p->bitmap)) {
+	if (!c->err && __test_and_clear_bit(c->bit, p->bitmap)) {
 		p->dirty_bits--;
 		if (!p->pull)
-			__set_bit(bit / KEEL_BM_PAGE_BITS, p->bm_dirty);
+			__set_bit(c->bit / KEEL_BM_PAGE_BITS, p->bm_dirty);
 	}
+	keel_order_remove(&vol->order, &c->iv, keel_repl_admit, vol);
 	spin_unlock_irq(&vol->repl_lock);
-	p->resync_bytes += len;
+	if (c->err)
+		return c->err;
+	p->resync_bytes += c->len;
 	return 0;
+}
+
+static void keel_chunks_free(struct keel_chunk *chunks, u32 depth)
+{
+	u32 i;
+
+	for (i = 0; i < depth; i++)
+		if (chunks[i].bvec)
+			keel_pages_free(chunks[i].bvec, chunks[i].nr);
+	kfree(chunks);
+}
+
+static struct keel_chunk *keel_chunks_alloc(struct keel_peer *p, u32 depth)
+{
+	u32 gran = keel_vol_granularity(p->vol), i;
+	struct keel_chunk *chunks;
+
+	chunks = kcalloc(depth, sizeof(*chunks), GFP_KERNEL);
+	if (!chunks)
+		return NULL;
+	for (i = 0; i < depth; i++) {
+		init_completion(&chunks[i].done);
+		chunks[i].peer = p;
+		chunks[i].bvec = keel_pages_alloc(gran, &chunks[i].nr);
+		if (!chunks[i].bvec) {
+			keel_chunks_free(chunks, depth);
+			return NULL;
+		}
+	}
+	return chunks;
 }
 
 void keel_resync_work(struct work_struct *work)
@@ -356,45 +426,75 @@ void keel_resync_work(struct work_struct *work)
 	struct keel_peer *p = container_of(work, struct keel_peer, resync_work);
 	struct keel_volume *vol = p->vol;
 	u32 gran = keel_vol_granularity(vol);
+	u32 depth = clamp_t(u32, KEEL_RESYNC_INFLIGHT / gran, 1,
+			    KEEL_RESYNC_DEPTH);
 	unsigned long window = jiffies, last_event = jiffies;
-	u64 window_bytes = 0, total, bit = 0;
-	struct keel_chunk *c;
-	struct bio_vec *bvec;
-	bool in_sync = false, pulled = false;
-	unsigned int nr;
-	int ret = 0;
+	u64 window_bytes = 0, total, next = 0, bit;
+	u32 head = 0, busy = 0;
+	struct keel_chunk *chunks, *c;
+	bool in_sync = false, pulled = false, stop = false, up;
+	int ret = 0, err;
 
-	c = kzalloc(sizeof(*c), GFP_KERNEL);
-	bvec = keel_pages_alloc(gran, &nr);
-	if (!c || !bvec)
-		goto out_free;
-	init_completion(&c->done);
-	c->peer = p;
+	chunks = keel_chunks_alloc(p, depth);
+	if (!chunks) {
+		pr_warn("keel%u: no memory to resync peer %u; it is retried on reconnect\n",
+			vol->id, p->slot);
+		return;
+	}
 	total = max_t(u64, READ_ONCE(p->dirty_bits), 1);
 	p->sync_percent = 0;
 	keel_peer_event(vol, KEEL_EVENT_SYNC_STARTED, p->slot, 0, 0, NULL);
-	pr_info("keel%u: resync of peer %u (%s) started: %llu regions\n",
-		vol->id, p->slot, p->name, READ_ONCE(p->dirty_bits));
+	pr_info("keel%u: resync of peer %u (%s) started: %llu regions, %u in flight\n",
+		vol->id, p->slot, p->name, READ_ONCE(p->dirty_bits), depth);
 
 	for (;;) {
 		u64 rate, elapsed_ms, want_ms;
 
-		spin_lock_irq(&vol->repl_lock);
-		bit = find_next_bit(p->bitmap, p->nbits, bit);
-		if (bit >= p->nbits)
-			bit = find_first_bit(p->bitmap, p->nbits);
-		if (!p->connected || bit >= p->nbits) {
-			in_sync = p->connected && !p->dirty_bits;
+		/* Fill the pipeline with the next dirty regions. */
+		while (!stop && busy < depth) {
+			spin_lock_irq(&vol->repl_lock);
+			bit = find_next_bit(p->bitmap, p->nbits, next);
+			/*
+			 * Regions dirtied behind us are picked up from the
+			 * start, but only once nothing is in flight: the
+			 * bits of in-flight regions are still set.
+			 */
+			if (bit >= p->nbits && !busy)
+				bit = find_first_bit(p->bitmap, p->nbits);
+			up = p->connected;
 			spin_unlock_irq(&vol->repl_lock);
-			break;
+			if (!up) {
+				stop = true;
+				break;
+			}
+			if (bit >= p->nbits)
+				break;
+			err = keel_chunk_start(p, &chunks[(head + busy) % depth],
+					       bit, !busy);
+			if (err == -EAGAIN)	/* retried once one is done */
+				break;
+			if (err) {
+				ret = err;
+				stop = true;
+				break;
+			}
+			next = bit + 1;
+			busy++;
 		}
-		spin_unlock_irq(&vol->repl_lock);
-
-		ret = keel_resync_chunk(p, c, bvec, nr, bit);
-		if (ret)
+		if (!busy)
 			break;
-		bit++;
-		window_bytes += keel_region_len(bit - 1, vol->size, gran);
+
+		c = &chunks[head];
+		head = (head + 1) % depth;
+		busy--;
+		err = keel_chunk_finish(p, c);
+		if (err) {
+			if (!ret)
+				ret = err;
+			stop = true;
+			continue;
+		}
+		window_bytes += c->len;
 		p->sync_percent = div64_u64((total - min(total,
 				READ_ONCE(p->dirty_bits))) * 100, total);
 
@@ -419,7 +519,7 @@ void keel_resync_work(struct work_struct *work)
 		}
 	}
 	keel_bitmap_persist(vol);
-	if (in_sync) {
+	if (!stop) {
 		spin_lock_irq(&vol->repl_lock);
 		in_sync = p->connected && !p->dirty_bits &&
 			  (!p->in_sync || p->pull);
@@ -448,8 +548,5 @@ void keel_resync_work(struct work_struct *work)
 		pr_info("keel%u: resync of peer %u stopped (%d); it resumes on reconnect\n",
 			vol->id, p->slot, ret);
 	}
-out_free:
-	if (bvec)
-		keel_pages_free(bvec, nr);
-	kfree(c);
+	keel_chunks_free(chunks, depth);
 }

@@ -25,7 +25,7 @@ node_ks 2 detach 1
 repl_listen 2
 
 # Node 1 attaches with a stale (empty) replica and pulls from node 2.
-node_ks 1 set 0 --resync-rate 4M > /dev/null
+node_ks 1 set 0 --resync-rate 1M > /dev/null
 REPL_DEV=$(node_ks 1 attach 0)
 repl_peer_add 2 --pull
 wait_peer_state 2 in-sync 30
