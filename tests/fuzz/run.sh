@@ -1,14 +1,14 @@
 #!/bin/bash
 # tests/fuzz/run.sh [-r RESULTS] [-t SECONDS]: build every libFuzzer target
 # (clang++ -fsanitize=fuzzer,address,undefined) into build/fuzz/ and run
-# each for a bounded time (default 35 s in all; the build about 25 s more) from its seed corpus in
+# each for a bounded time (default 45 s in all, split between them; each build about 25 s more) from its seed corpus in
 # tests/fuzz/corpus/<name>/.  Prints and appends "PASS|FAIL fuzz/<name>
 # detail" lines to RESULTS.  Crash inputs are kept in build/fuzz/<name>/.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 results=
-total=35
+total=45
 while getopts r:t: o; do
 	case $o in
 	r) results=$OPTARG ;;
@@ -27,6 +27,11 @@ result() {
 declare -A targets=(
 	[api_request]="tests/fuzz/api_request_fuzz.cpp manager/api/request.cpp manager/config/config.cpp
 		manager/log/log.cpp manager/common/size.cpp manager/common/status.cpp"
+	[bus_message]="tests/fuzz/bus_message_fuzz.cpp manager/bus/message.cpp manager/config/config.cpp
+		manager/log/log.cpp manager/common/size.cpp manager/common/status.cpp"
+	[cluster_records]="tests/fuzz/cluster_records_fuzz.cpp manager/cluster/records.cpp
+		manager/config/config.cpp manager/log/log.cpp manager/common/size.cpp
+		manager/common/status.cpp manager/common/uuid.cpp"
 )
 per=$((total / ${#targets[@]}))
 for name in "${!targets[@]}"; do
