@@ -1,6 +1,7 @@
 #!/bin/bash
 # vm-timeout: 300
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 127
 # The side-by-side benchmark (bench/compare-guest.sh, what `make bench`
 # runs) with tiny settings: every target (raw file, loop device, keel with
 # 1-3 replicas, DRBD 8.4 with 2 nodes) and every workload must produce a

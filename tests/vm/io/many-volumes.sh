@@ -1,6 +1,7 @@
 #!/bin/bash
 # vm-timeout: 900
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 380
 # 256 volumes created and attached at once, every one usable (its own data
 # written and read back), then all torn down cleanly with nothing leaked.
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"

@@ -1,5 +1,6 @@
 #!/bin/bash
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 41
 # Bad input on keeld's socket: malformed JSON, unknown fields and commands,
 # wrong types, bad names and sizes, an oversized message, a client that
 # sends nothing, 1,000 concurrent clients (well-behaved and not): each gets

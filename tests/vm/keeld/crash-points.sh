@@ -1,6 +1,7 @@
 #!/bin/bash
 # vm-timeout: 300
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 85
 # kill -9 at every step of create, attach, detach and delete: keeld is
 # started with KEELD_CRASH_AT=<point>, which makes it _exit right there;
 # the next keeld finishes or rolls back the operation.  After each restart

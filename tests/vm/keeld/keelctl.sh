@@ -1,5 +1,6 @@
 #!/bin/bash
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 63
 # keelctl against a real keeld: version and exit 4 while keeld is down;
 # node inspect; volume create (labels, block size, a taken name, a bad
 # size), list, attach (the same device again; -q prints only the path),

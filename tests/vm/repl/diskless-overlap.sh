@@ -4,7 +4,8 @@
 # same blocks at once through a replicated volume leave every replica
 # identical.
 # vm-timeout: 300
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 113
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"

@@ -4,7 +4,8 @@
 # forever, the HOLD default tested in peer-loss.sh), a freeze-timeout event
 # says so, and writes work again once the peer is outdated.
 # vm-timeout: 200
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 57
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"

@@ -4,7 +4,8 @@
 # error, no peer declared lost, all replicas identical.  Then the same with
 # crc32c data digests on.
 # vm-timeout: 400
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 66
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"

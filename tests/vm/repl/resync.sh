@@ -6,7 +6,8 @@
 # replicas end byte-identical.  Also prints the unthrottled full-resync
 # throughput.
 # vm-timeout: 400
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 150
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"
