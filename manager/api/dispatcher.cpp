@@ -106,6 +106,18 @@ std::string ApiDispatcher::Handle(std::string_view text) {
       if (!s.ok()) return fail(s);
       return OkReply({{"name", r.name}, {"deleted", true}});
     }
+    case Command::kNodeList:
+    case Command::kClusterStatus: {
+      const auto& call =
+          r.command == Command::kNodeList ? cluster_.node_list : cluster_.cluster_status;
+      if (!call) {
+        return ErrorReply({api_error::kInvalidRequest,
+                           "keeld is not in cluster mode (etcd_endpoints is not set)", 0});
+      }
+      auto body = call();
+      if (!body.ok()) return fail(body.status());
+      return OkReply(*body);
+    }
   }
   return ErrorReply({api_error::kInternal, "unhandled command", 0});
 }

@@ -12,15 +12,27 @@
 
 namespace keel {
 
+// The cluster commands (node.list, cluster.status), served by keeld's
+// node agent in cluster mode; each returns the reply body.
+struct ClusterApi {
+  std::function<Result<nlohmann::json>()> node_list;
+  std::function<Result<nlohmann::json>()> cluster_status;
+};
+
 class ApiDispatcher {
  public:
   // node_info: the body of node.info's reply (node name, labels, module).
   ApiDispatcher(VolumeManager* volumes, std::function<nlohmann::json()> node_info)
       : volumes_(volumes), node_info_(std::move(node_info)) {}
 
+  // Cluster mode: serve the cluster commands.  Without it they answer
+  // invalid_request ("not in cluster mode").
+  void set_cluster(ClusterApi cluster) { cluster_ = std::move(cluster); }
+
   std::string Handle(std::string_view request);
 
  private:
+  ClusterApi cluster_;
   VolumeManager* volumes_;
   std::function<nlohmann::json()> node_info_;
 };

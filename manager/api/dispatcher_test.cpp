@@ -80,3 +80,38 @@ TEST_CASE("dispatcher: errors are objects with a stable code and a message") {
 }
 
 }  // namespace keel
+
+namespace keel {
+
+TEST_CASE("dispatcher: cluster commands need cluster mode, then ask the cluster") {
+  Fixture f;
+  auto r = f.Call(R"({"api":1,"command":"node.list"})");
+  CHECK(r["error"]["code"] == "invalid_request");
+  CHECK(r["error"]["message"].get<std::string>().find("not in cluster mode") != std::string::npos);
+  r = f.Call(R"({"api":1,"command":"cluster.status"})");
+  CHECK(r["error"]["code"] == "invalid_request");
+  // Arguments are refused like for any command without fields.
+  r = f.Call(R"({"api":1,"command":"node.list","args":{"x":1}})");
+  CHECK(r["error"]["code"] == "unknown_field");
+
+  bool etcd_up = true;
+  f.api->set_cluster(ClusterApi{
+      [] {
+        return Result<nlohmann::json>(nlohmann::json{{"nodes", nlohmann::json::array()}});
+      },
+      [&]() -> Result<nlohmann::json> {
+        if (!etcd_up) return Status::Error(EAGAIN, "etcd did not answer");
+        return nlohmann::json{{"coordinator", "n1"}};
+      }});
+  r = f.Call(R"({"api":1,"command":"node.list"})");
+  CHECK(r["ok"] == true);
+  CHECK(r["result"]["nodes"].is_array());
+  r = f.Call(R"({"api":1,"command":"cluster.status"})");
+  CHECK(r["result"]["coordinator"] == "n1");
+  etcd_up = false;
+  r = f.Call(R"({"api":1,"command":"cluster.status"})");
+  CHECK(r["error"]["code"] == "try_again");
+  CHECK(r["error"]["message"].get<std::string>().find("etcd did not answer") != std::string::npos);
+}
+
+}  // namespace keel

@@ -33,6 +33,8 @@ const std::vector<CommandSpec>& Commands() {
       {"volume.attach", Command::kVolumeAttach, {"name"}, {"name"}},
       {"volume.detach", Command::kVolumeDetach, {"name", "force"}, {"name"}},
       {"volume.delete", Command::kVolumeDelete, {"name", "force"}, {"name"}},
+      {"node.list", Command::kNodeList, {}, {}},
+      {"cluster.status", Command::kClusterStatus, {}, {}},
   };
   return kCommands;
 }

@@ -57,6 +57,8 @@ enum class Command {
   kVolumeAttach,
   kVolumeDetach,
   kVolumeDelete,
+  kNodeList,
+  kClusterStatus,
 };
 
 struct Request {

@@ -1,5 +1,7 @@
 #include "manager/config/config.h"
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <fstream>
 #include <set>
@@ -34,6 +36,11 @@ Status GetU32(const json& v, const std::string& key, uint32_t min, uint32_t max,
   }
   *out = static_cast<uint32_t>(x);
   return Status();
+}
+
+bool IsIpLiteral(const std::string& s) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
 bool IsZ85(const std::string& s) {
@@ -152,6 +159,16 @@ Status ApplyConfigJson(const json& j, Config* c) {
       s = GetU32(v, key, 1, 65536, &c->max_clients);
     } else if (key == "reconcile_interval_s") {
       s = GetU32(v, key, 1, 86400, &c->reconcile_interval_s);
+    } else if (key == "data_address") {
+      s = GetString(v, key, &c->data_address);
+    } else if (key == "heartbeat_interval_ms") {
+      s = GetU32(v, key, 50, 60000, &c->heartbeat_interval_ms);
+    } else if (key == "suspect_after_ms") {
+      s = GetU32(v, key, 100, 600000, &c->suspect_after_ms);
+    } else if (key == "down_after_ms") {
+      s = GetU32(v, key, 100, 600000, &c->down_after_ms);
+    } else if (key == "lease_ttl_s") {
+      s = GetU32(v, key, 2, 300, &c->lease_ttl_s);
     } else {
       return Status::Error(
           EINVAL, "unknown config key '" + key + "' (see docs/configuration.md for the keys)");
@@ -224,15 +241,52 @@ Status ValidateConfig(const Config& c) {
   if (!c.bus_secret_key_file.empty() && c.bus_secret_key_file[0] != '/') {
     return Bad("bus_secret_key_file", "must be an absolute path");
   }
-  if (c.bus_public_key.empty() != c.bus_secret_key_file.empty()) {
-    return Bad(c.bus_public_key.empty() ? "bus_public_key" : "bus_secret_key_file",
-               "bus_public_key and bus_secret_key_file go together");
+  // The secret key file alone is enough (the public key is derived from
+  // it); a public key alone names a key keeld cannot use.
+  if (!c.bus_public_key.empty() && c.bus_secret_key_file.empty()) {
+    return Bad("bus_secret_key_file", "bus_public_key needs the bus_secret_key_file it belongs to");
+  }
+  if (!c.data_address.empty() && !IsIpLiteral(c.data_address)) {
+    return Bad("data_address", "'" + c.data_address + "' is not an IPv4 or IPv6 address");
+  }
+  // Heartbeats must come several times within the suspect limit, or a
+  // healthy node would flap.
+  if (c.suspect_after_ms < 2 * c.heartbeat_interval_ms) {
+    return Bad("suspect_after_ms", "must be at least twice heartbeat_interval_ms");
+  }
+  if (c.down_after_ms <= c.suspect_after_ms) {
+    return Bad("down_after_ms", "must be greater than suspect_after_ms");
+  }
+  if (IsClusterMode(c)) {
+    if (c.bus_endpoint.empty()) {
+      return Bad("bus_endpoint", "is required when etcd_endpoints is set (cluster mode)");
+    }
+    if (DataAddress(c).empty()) {
+      return Bad("data_address",
+                 "is required when bus_endpoint's host is not an IP address (cluster mode)");
+    }
   }
   LogLevel level;
   if (!ParseLogLevel(c.log_level, &level)) {
     return Bad("log_level", "'" + c.log_level + "' is not one of debug, info, warning, error");
   }
   return Status();
+}
+
+std::string BusSecretKeyFile(const Config& c) {
+  return c.bus_secret_key_file.empty() ? c.data_dir + "/bus.key" : c.bus_secret_key_file;
+}
+
+std::string DataAddress(const Config& c) {
+  if (!c.data_address.empty()) return c.data_address;
+  if (c.bus_endpoint.rfind("tcp://", 0) != 0) return "";
+  std::string host = c.bus_endpoint.substr(6, c.bus_endpoint.rfind(':') - 6);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  // 0.0.0.0 binds every address but is no address to connect to.
+  if (host == "0.0.0.0" || host == "::" || !IsIpLiteral(host)) return "";
+  return host;
 }
 
 nlohmann::json ConfigToJson(const Config& c) {
@@ -250,7 +304,12 @@ nlohmann::json ConfigToJson(const Config& c) {
             {"request_timeout_ms", c.request_timeout_ms},
             {"max_request_bytes", c.max_request_bytes},
             {"max_clients", c.max_clients},
-            {"reconcile_interval_s", c.reconcile_interval_s}};
+            {"reconcile_interval_s", c.reconcile_interval_s},
+            {"data_address", c.data_address},
+            {"heartbeat_interval_ms", c.heartbeat_interval_ms},
+            {"suspect_after_ms", c.suspect_after_ms},
+            {"down_after_ms", c.down_after_ms},
+            {"lease_ttl_s", c.lease_ttl_s}};
   if (c.pool_capacity) j["pool_capacity"] = *c.pool_capacity;
   return j;
 }

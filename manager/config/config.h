@@ -25,7 +25,13 @@ struct Config {
   std::vector<std::string> etcd_endpoints;  // empty: the embedded single-node kvdb
   std::string bus_endpoint;                 // ZeroMQ endpoint, "tcp://10.0.0.1:7480"
   std::string bus_public_key;               // CURVE public key, 40 Z85 characters
-  std::string bus_secret_key_file;          // file holding the CURVE secret key
+  std::string bus_secret_key_file;          // CURVE secret key file; "": <data_dir>/bus.key
+  // Cluster mode only (etcd_endpoints set); docs/configuration.md.
+  std::string data_address;  // IP literal for kernel replication links; "": bus_endpoint's host
+  uint32_t heartbeat_interval_ms = 500;  // bus heartbeats to every other node
+  uint32_t suspect_after_ms = 1500;      // silence after which a node is suspect
+  uint32_t down_after_ms = 3000;         // silence after which a node is down
+  uint32_t lease_ttl_s = 5;              // etcd lease of the alive key and the coordinator key
   std::string log_level = "info";
   uint32_t kernel_timeout_ms = 10000;  // every netlink command
   uint32_t request_timeout_ms = 5000;  // a client must send its request within this
@@ -51,5 +57,14 @@ Status ValidateLabel(const std::string& key, const std::string& value);
 Status ParseLabelArg(const std::string& arg, std::string* key, std::string* value);
 
 nlohmann::json ConfigToJson(const Config& config);
+
+// Cluster mode: etcd_endpoints is set.
+inline bool IsClusterMode(const Config& config) { return !config.etcd_endpoints.empty(); }
+// The CURVE secret key file in effect: bus_secret_key_file or
+// <data_dir>/bus.key.
+std::string BusSecretKeyFile(const Config& config);
+// The data address in effect: data_address, or the host of bus_endpoint
+// ("" if neither gives an IP literal).
+std::string DataAddress(const Config& config);
 
 }  // namespace keel

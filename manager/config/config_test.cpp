@@ -91,8 +91,41 @@ TEST_CASE("config: validation refuses bad values") {
         c.bus_secret_key_file = "/k";
       },
       "bus_public_key");
-  bad([](Config& c) { c.bus_secret_key_file = "/k"; }, "bus_public_key");
+  bad([](Config& c) { c.bus_public_key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"; },
+      "bus_secret_key_file");
+  bad([](Config& c) { c.data_address = "node-a"; }, "data_address");
+  bad([](Config& c) { c.suspect_after_ms = 900; }, "suspect_after_ms");
+  bad([](Config& c) { c.down_after_ms = 1500; }, "down_after_ms");
+  // Cluster mode needs a bus endpoint and an address for the data links.
+  bad([](Config& c) { c.etcd_endpoints = {"http://10.0.0.1:2379"}; }, "bus_endpoint");
+  bad(
+      [](Config& c) {
+        c.etcd_endpoints = {"http://10.0.0.1:2379"};
+        c.bus_endpoint = "tcp://0.0.0.0:7480";
+      },
+      "data_address");
   bad([](Config& c) { c.log_level = "loud"; }, "log_level");
+}
+
+TEST_CASE("config: cluster mode keys and their defaults") {
+  Config c = Valid();
+  CHECK_FALSE(IsClusterMode(c));
+  CHECK(BusSecretKeyFile(c) == c.data_dir + "/bus.key");
+  REQUIRE(Apply(R"({"etcd_endpoints":["http://10.0.0.9:2379"],
+    "bus_endpoint":"tcp://10.0.0.1:7480","heartbeat_interval_ms":200,
+    "suspect_after_ms":600,"down_after_ms":1200,"lease_ttl_s":3})",
+                &c)
+              .ok());
+  CHECK(ValidateConfig(c).ok());
+  CHECK(IsClusterMode(c));
+  CHECK(DataAddress(c) == "10.0.0.1");  // from bus_endpoint
+  c.data_address = "10.1.0.1";
+  CHECK(DataAddress(c) == "10.1.0.1");
+  c.bus_secret_key_file = "/etc/keel/bus.key";
+  CHECK(BusSecretKeyFile(c) == "/etc/keel/bus.key");
+  CHECK(ValidateConfig(c).ok());  // the secret key file alone is enough
+  CHECK_FALSE(Apply(R"({"heartbeat_interval_ms":10})", &c).ok());
+  CHECK_FALSE(Apply(R"({"lease_ttl_s":1})", &c).ok());
 }
 
 TEST_CASE("config: files") {

@@ -23,8 +23,11 @@
 #include "manager/api/dispatcher.h"
 #include "manager/api/request.h"
 #include "manager/api/server.h"
+#include "manager/bus/curve_keys.h"
+#include "manager/cluster/node_agent.h"
 #include "manager/common/size.h"
 #include "manager/kernel/netlink_client.h"
+#include "manager/kvdb/etcd_kvdb.h"
 #include "manager/kvdb/sqlite_kvdb.h"
 #include "manager/log/log.h"
 #include "manager/state/state_store.h"
@@ -188,10 +191,14 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
   if (!state.ok()) return Fatal("cannot open the state store", state.status());
   auto kvdb = SqliteKvdb::Open(cfg.data_dir + "/kvdb.db", &clock);
   if (!kvdb.ok()) return Fatal("cannot open the kvdb", kvdb.status());
-  if (!cfg.etcd_endpoints.empty()) {
-    KLOG(kWarning,
-         "etcd_endpoints is set, but this keeld has only the embedded single-node "
-         "kvdb: using it");
+  // Cluster mode: etcd holds the cluster's state (nodes, coordinator);
+  // volumes stay node-local in the embedded kvdb until the cluster volume
+  // lifecycle is wired (docs/design-keeld.md, "Cluster mode").
+  std::unique_ptr<EtcdKvdb> etcd;
+  if (IsClusterMode(cfg)) {
+    auto e = EtcdKvdb::Open(EtcdOptions{cfg.etcd_endpoints, std::chrono::milliseconds(5000)});
+    if (!e.ok()) return Fatal("cannot open etcd", e.status());
+    etcd = std::move(e).value();
   }
 
   auto first_name = (*state)->GetNodeFact("node_name");
@@ -235,6 +242,38 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
   };
   register_node(cfg);
 
+  // Cluster mode: this node's presence (record, lease, bus, heartbeats,
+  // membership, coordinator election).  Started after recovery so the
+  // free space it advertises is this node's real one.
+  std::unique_ptr<cluster::NodeAgent> agent;
+  if (etcd) {
+    auto keys = bus::LoadOrCreateCurveKeyPair(BusSecretKeyFile(cfg));
+    if (!keys.ok()) return Fatal("cannot load the bus key", keys.status());
+    if (!cfg.bus_public_key.empty() && cfg.bus_public_key != keys->public_key) {
+      return Fatal("bus key mismatch",
+                   Status::Error(EINVAL, "bus_public_key does not belong to the secret key in " +
+                                             BusSecretKeyFile(cfg)));
+    }
+    cluster::NodeAgentOptions ao;
+    ao.node = cfg.node_name;
+    ao.bus_endpoint = cfg.bus_endpoint;
+    ao.data_address = DataAddress(cfg);
+    ao.labels = cfg.labels;
+    ao.capacity = [&volumes] {
+      auto u = volumes.Usage();
+      if (!u.ok()) return std::pair<uint64_t, uint64_t>{0, 0};
+      return std::pair<uint64_t, uint64_t>{u->capacity,
+                                           u->capacity > u->used ? u->capacity - u->used : 0};
+    };
+    ao.heartbeat_interval = std::chrono::milliseconds(cfg.heartbeat_interval_ms);
+    ao.membership = {cfg.suspect_after_ms, cfg.down_after_ms};
+    ao.lease_ttl_s = cfg.lease_ttl_s;
+    ao.etcd_endpoints = cfg.etcd_endpoints;
+    auto a = cluster::NodeAgent::Start(std::move(ao), etcd.get(), *keys);
+    if (!a.ok()) return Fatal("cannot join the cluster", a.status());
+    agent = std::move(a).value();
+  }
+
   EventPump events;
   Status es = events.Start();
   if (!es.ok()) return Fatal("cannot join keel.ko's events group", es);
@@ -245,7 +284,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
                         {"keeld_version", KEEL_VERSION},
                         {"api", kApiVersion},
                         {"pool", {{"directory", cfg.pool_dir}}},
-                        {"kvdb", "embedded"}};
+                        {"kvdb", agent ? "etcd" : "embedded"}};
     auto mi = (*kernel)->GetInfo();
     if (mi.ok()) {
       j["module"] = {{"version", mi->version},
@@ -256,6 +295,17 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
     }
     return j;
   });
+  if (agent) {
+    // etcd's transport errors reach the client as try_again: the command
+    // may work once etcd answers.
+    auto retryable = [](Result<nlohmann::json> r) -> Result<nlohmann::json> {
+      if (r.ok() || r.status().code() == EINVAL || r.status().code() == ENOENT) return r;
+      return Status::Error(EAGAIN, "etcd: " + r.status().message());
+    };
+    dispatcher.set_cluster(
+        ClusterApi{[&agent, retryable] { return retryable(agent->NodeList()); },
+                   [&agent, retryable] { return retryable(agent->ClusterStatus()); }});
+  }
   ApiServer::Options sopts;
   sopts.path = cfg.api_socket;
   sopts.max_request_bytes = cfg.max_request_bytes;
@@ -311,7 +361,8 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
           for (const char* key :
                {"node_name", "pool_dir", "data_dir", "api_socket", "etcd_endpoints", "bus_endpoint",
                 "bus_public_key", "bus_secret_key_file", "max_clients", "request_timeout_ms",
-                "max_request_bytes", "kernel_timeout_ms", "reconcile_interval_s"}) {
+                "max_request_bytes", "kernel_timeout_ms", "reconcile_interval_s", "data_address",
+                "heartbeat_interval_ms", "suspect_after_ms", "down_after_ms", "lease_ttl_s"}) {
             if (ConfigToJson(n)[key] != ConfigToJson(cfg)[key]) {
               KLOG(kWarning, "config key changed but needs a restart", {{"key", key}});
             }
@@ -353,6 +404,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
 
   sd_notify(0, "STOPPING=1");
   server.value().reset();
+  agent.reset();  // revokes the lease: others see this node leave at once
   close(sfd);
   KLOG(kInfo, "keeld stopped");
   return 0;
