@@ -36,13 +36,15 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options, Kv
                                                     bus::CurveKeyPair keys) {
   Status s = ValidateMembershipConfig(options.membership);
   if (!s.ok()) return s;
-  if (options.heartbeat_interval <= 0ms || options.lease_ttl_s < 1 || !options.capacity) {
-    return Status::Error(EINVAL, "node agent: bad heartbeat interval, lease TTL or capacity");
+  if (options.heartbeat_interval <= 0ms || options.lease_ttl_s < 1) {
+    return Status::Error(EINVAL, "node agent: bad heartbeat interval or lease TTL");
   }
   if (!options.now_ms) options.now_ms = SystemNowMs;
   std::unique_ptr<NodeAgent> agent(new NodeAgent(std::move(options), kvdb));
   NodeAgent* a = agent.get();
   a->public_key_ = keys.public_key;
+  a->capacity_bytes_ = a->options_.capacity_bytes;
+  a->free_bytes_ = a->options_.free_bytes;
 
   bus::ZmqBusOptions bo;
   bo.node = a->options_.node;
@@ -161,18 +163,33 @@ Status NodeAgent::WriteOwnRecord() {
     r.zone = LabelOr(options_.labels, "zone");
     r.rack = LabelOr(options_.labels, "rack");
     r.labels = options_.labels;
-    auto [capacity, free] = options_.capacity();
-    r.capacity_bytes = capacity;
-    r.free_bytes = std::min(free, capacity);
+    {
+      std::lock_guard lock(mu_);
+      r.capacity_bytes = capacity_bytes_;
+      r.free_bytes = std::min(free_bytes_, capacity_bytes_);
+      record_stale_ = false;
+    }
     r.version = KEEL_VERSION;
     r.bus_public_key = public_key_;
     Status v = ValidateNodeRecord(r);
     if (!v.ok()) return v;
     auto cas = kvdb_->CompareAndSwap(NodeKey(options_.node), expected, NodeRecordToJson(r));
     if (cas.ok()) return Status();
+    {
+      std::lock_guard lock(mu_);
+      record_stale_ = true;  // the next round tries again
+    }
     if (cas.status().code() != ECANCELED) return cas.status();
   }
   return Status::Error(EBUSY, "node record " + NodeKey(options_.node) + " keeps changing");
+}
+
+void NodeAgent::SetCapacity(uint64_t capacity_bytes, uint64_t free_bytes) {
+  std::lock_guard lock(mu_);
+  if (capacity_bytes == capacity_bytes_ && free_bytes == free_bytes_) return;
+  capacity_bytes_ = capacity_bytes;
+  free_bytes_ = free_bytes;
+  record_stale_ = true;
 }
 
 void NodeAgent::Loop() {
@@ -229,7 +246,15 @@ void NodeAgent::Loop() {
       }
     }
     std::vector<Transition> transitions;
-    bool coordinator, elect;
+    bool coordinator, elect, stale;
+    {
+      std::lock_guard lock(mu_);
+      stale = record_stale_ && etcd_error_.empty();
+    }
+    if (stale) {
+      Status s = WriteOwnRecord();
+      if (!s.ok()) KLOG(kWarning, "cannot update this node's record", {{"error", s.ToString()}});
+    }
     {
       std::lock_guard lock(mu_);
       transitions = membership_.Tick(now);

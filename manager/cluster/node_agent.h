@@ -46,8 +46,10 @@ struct NodeAgentOptions {
   std::string bus_endpoint;
   std::string data_address;                   // IP literal for kernel replication links
   std::map<std::string, std::string> labels;  // "zone" and "rack" also go to their fields
-  // The pool's size and what is not promised to a replica, at start.
-  std::function<std::pair<uint64_t, uint64_t>()> capacity;
+  // The pool's size and what is not promised to a replica, at start
+  // (later values come through SetCapacity).
+  uint64_t capacity_bytes = 0;
+  uint64_t free_bytes = 0;
   std::chrono::milliseconds heartbeat_interval{500};
   MembershipConfig membership;
   int64_t lease_ttl_s = 5;
@@ -72,6 +74,11 @@ class NodeAgent {
   NodeAgent& operator=(const NodeAgent&) = delete;
 
   const std::string& node() const { return options_.node; }
+  // The pool's capacity and free space now; the node record is rewritten
+  // (by the agent's thread, CAS) when they changed.  Thread-safe: keeld
+  // calls it from its main loop, the only thread that may read the
+  // VolumeManager.
+  void SetCapacity(uint64_t capacity_bytes, uint64_t free_bytes);
   bus::ZmqBus* bus() { return bus_.get(); }
   const NodeRegistry& registry() const { return *registry_; }
   bool IsCoordinator() const;
@@ -109,11 +116,14 @@ class NodeAgent {
   std::unique_ptr<Watcher> watcher_;
   std::atomic<LeaseId> lease_{kNoLease};
 
-  mutable std::mutex mu_;  // guards membership_, coordinator_, is_coordinator_, etcd_error_
+  mutable std::mutex mu_;  // guards the members below
   Membership membership_;
   std::string coordinator_;
   bool is_coordinator_ = false;
   std::string etcd_error_;  // the last keep-alive's error; "" when it worked
+  uint64_t capacity_bytes_ = 0;
+  uint64_t free_bytes_ = 0;
+  bool record_stale_ = false;  // capacity changed since the record was written
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

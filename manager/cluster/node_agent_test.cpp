@@ -44,7 +44,8 @@ struct Cluster {
     o.bus_endpoint = "tcp://127.0.0.1:*";
     o.data_address = "127.0.0.1";
     o.labels = {{"zone", "z-" + name}, {"rack", "r1"}};
-    o.capacity = [] { return std::pair<uint64_t, uint64_t>{1000, 600}; };
+    o.capacity_bytes = 1000;
+    o.free_bytes = 600;
     o.heartbeat_interval = 100ms;
     o.membership = {300, 600};
     o.lease_ttl_s = 2;
@@ -112,6 +113,19 @@ TEST_CASE("node agent: register, heartbeats, one coordinator, down and back") {
   CHECK((*st)["etcd"]["endpoints"][1]["healthy"] == false);
   CHECK((*st)["volumes"]["total"] == 0);
   CHECK((*st)["coordinator"] == a->Coordinator());
+
+  // The pool changes (a volume created, capacity raised): the record
+  // follows, with the state the coordinator wrote kept.
+  b->SetCapacity(2000, 1500);
+  CHECK(WaitFor(
+      [&] {
+        auto e = c.kv->Get(NodeKey("b"));
+        if (!e.ok() || !*e) return false;
+        auto r = NodeRecordFromKv((*e)->key, (*e)->value);
+        return r.ok() && r->capacity_bytes == 2000 && r->free_bytes == 1500 &&
+               r->state == NodeState::kUp;
+      },
+      3000ms));
 
   // A node that is not the coordinator stops: its heartbeats stop, and the
   // coordinator records it down (its alive key went with its lease).

@@ -259,12 +259,10 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
     ao.bus_endpoint = cfg.bus_endpoint;
     ao.data_address = DataAddress(cfg);
     ao.labels = cfg.labels;
-    ao.capacity = [&volumes] {
-      auto u = volumes.Usage();
-      if (!u.ok()) return std::pair<uint64_t, uint64_t>{0, 0};
-      return std::pair<uint64_t, uint64_t>{u->capacity,
-                                           u->capacity > u->used ? u->capacity - u->used : 0};
-    };
+    auto usage = volumes.Usage();
+    if (!usage.ok()) return Fatal("cannot read the pool usage", usage.status());
+    ao.capacity_bytes = usage->capacity;
+    ao.free_bytes = usage->capacity > usage->used ? usage->capacity - usage->used : 0;
     ao.heartbeat_interval = std::chrono::milliseconds(cfg.heartbeat_interval_ms);
     ao.membership = {cfg.suspect_after_ms, cfg.down_after_ms};
     ao.lease_ttl_s = cfg.lease_ttl_s;
@@ -391,6 +389,13 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
 
   (*server)->Run(
       [&] {
+        if (agent) {
+          // The node record follows the pool (read here: the VolumeManager
+          // belongs to this thread).
+          auto u = volumes.Usage();
+          if (u.ok())
+            agent->SetCapacity(u->capacity, u->capacity > u->used ? u->capacity - u->used : 0);
+        }
         auto now = std::chrono::steady_clock::now();
         if (!reconcile_needed && now < next_reconcile) return;
         reconcile_needed = false;
