@@ -1,6 +1,7 @@
 #include "cli/keelctl/app.h"
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <ostream>
@@ -30,8 +31,7 @@ struct Ctx {
 };
 
 // One command: where it sits ({"volume", "create"}), its help, its options
-// and what it does.  Commands of the cluster plane (node list, cluster
-// status, ...) are rows to add here.
+// and what it does.
 struct CommandSpec {
   std::vector<std::string> path;
   std::string summary;
@@ -45,6 +45,12 @@ struct GroupSpec {
   std::string summary;
   std::string help;
 };
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 void AddName(CLI::App& sub, Args& a) {
   sub.add_option("NAME", a.name, "The volume's name")->required()->type_name("");
@@ -61,12 +67,17 @@ const std::vector<GroupSpec>& Groups() {
        "  keelctl volume attach db\n"
        "\n"
        "Run 'keelctl volume COMMAND --help' for a command's options and examples."},
-      {"node", "This node: keeld, keel.ko and the storage pool",
+      {"node", "This node (keeld, keel.ko, the pool) and the cluster's nodes",
        "Examples:\n"
        "  keelctl node inspect\n"
-       "  keelctl node inspect -o json\n"
+       "  keelctl node list\n"
+       "  keelctl node inspect n2 -o json\n"
        "\n"
-       "node list, drain, cordon and uncordon come with the cluster plane (docs/keelctl.md)."},
+       "node drain, cordon and uncordon are not there yet (docs/keelctl.md)."},
+      {"cluster", "The cluster: coordinator, etcd, nodes and volumes",
+       "Examples:\n"
+       "  keelctl cluster status\n"
+       "  keelctl cluster status -o json"},
   };
   return groups;
 }
@@ -177,17 +188,54 @@ const std::vector<CommandSpec>& Commands() {
          Confirm confirm{c.env.stdin_tty, &c.env.in};
          return RunVolumeDelete(c.api, c.a.name, c.a.force, c.a.yes, confirm, c.o);
        }},
+      {{"node", "list"},
+       "List the cluster's nodes",
+       "One row per node registered in etcd, ordered by name: its state (up, suspect, down,\n"
+       "maintenance) and how long it has had it, its zone and rack labels, its pool's free\n"
+       "space and capacity, and a * for the coordinator.  Needs cluster mode (etcd_endpoints\n"
+       "in keeld.conf).  -q prints only the names, one per line.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl node list\n"
+       "  keelctl node list -o json\n"
+       "  for n in $(keelctl node list -q); do keelctl node inspect \"$n\"; done",
+       [](CLI::App&, Args&) {},
+       [](Ctx& c) { return RunNodeList(c.api, c.o, NowMs()); }},
       {{"node", "inspect"},
-       "Show this node: keeld, keel.ko and the pool",
-       "The node's name and labels, keeld's and keel.ko's versions (or why the module is\n"
-       "unavailable), the kvdb, and the pool: directory, capacity, used, free, volumes.\n"
-       "-q prints only the node's name.\n"
+       "Show this node, or node NAME of the cluster",
+       "Without NAME: this node's name and labels, keeld's and keel.ko's versions (or why\n"
+       "the module is unavailable), the kvdb, and the pool: directory, capacity, used, free,\n"
+       "volumes.  With NAME: that node as the cluster records it (state and since when,\n"
+       "alive, coordinator, last heartbeat, zone, rack, capacity, free, bus and data\n"
+       "addresses); exit status 3 when the cluster has no such node.  -q prints only the\n"
+       "node's name.\n"
        "\n"
        "Examples:\n"
        "  keelctl node inspect\n"
-       "  keelctl node inspect -o json",
+       "  keelctl node inspect -o json\n"
+       "  keelctl node inspect n2",
+       [](CLI::App& sub, Args& a) {
+         sub.add_option("NAME", a.name, "A node of the cluster (default: this node)")
+             ->type_name("");
+       },
+       [](Ctx& c) {
+         if (c.a.name.empty()) return RunNodeInspect(c.api, c.o);
+         return RunClusterNodeInspect(c.api, c.a.name, c.o, NowMs());
+       }},
+      {{"cluster", "status"},
+       "Show the cluster: coordinator, etcd, nodes and volumes",
+       "The coordinator, this node's etcd lease, each etcd endpoint's health, how many\n"
+       "nodes are up, suspect, down or in maintenance, how many volumes there are (attached,\n"
+       "degraded: fewer in-sync replicas than wanted), then the node table of 'keelctl node\n"
+       "list'.  Needs cluster mode (etcd_endpoints in keeld.conf).  -q prints only the\n"
+       "coordinator's name (- when none is known); -o json prints keeld's cluster.status.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl cluster status\n"
+       "  keelctl cluster status -o json\n"
+       "  coord=$(keelctl cluster status -q)",
        [](CLI::App&, Args&) {},
-       [](Ctx& c) { return RunNodeInspect(c.api, c.o); }},
+       [](Ctx& c) { return RunClusterStatus(c.api, c.o, NowMs()); }},
       {{"version"},
        "Show the versions of keelctl, keeld and keel.ko",
        "keelctl's own version always; keeld's and keel.ko's when keeld answers (otherwise\n"
@@ -247,7 +295,8 @@ const char kTopFooter[] =
     "  volume create NAME --size SIZE [--block-size 512|4096] [--label K=V ...]\n"
     "  volume list | inspect NAME | attach NAME | detach NAME [--force]\n"
     "  volume delete NAME [--force] [--yes]\n"
-    "  node inspect\n"
+    "  node list | inspect [NAME]\n"
+    "  cluster status\n"
     "  version\n"
     "Every command takes --help, -o json and -q.\n"
     "\n"

@@ -218,8 +218,9 @@ TEST_CASE("keelctl delete: refused without --yes when stdin is not a terminal, a
 
 TEST_CASE("keelctl help: every command has --help with examples, exit 0, no keeld") {
   std::vector<std::vector<std::string>> commands = {
-      {"volume", "create"}, {"volume", "list"},   {"volume", "inspect"}, {"volume", "attach"},
-      {"volume", "detach"}, {"volume", "delete"}, {"node", "inspect"},   {"version"}};
+      {"volume", "create"},  {"volume", "list"},   {"volume", "inspect"}, {"volume", "attach"},
+      {"volume", "detach"},  {"volume", "delete"}, {"node", "inspect"},   {"node", "list"},
+      {"cluster", "status"}, {"version"}};
   for (auto args : commands) {
     std::string name = args.back();
     CAPTURE(name);
@@ -234,7 +235,7 @@ TEST_CASE("keelctl help: every command has --help with examples, exit 0, no keel
   CHECK(top.Run({"--help"}) == kExitOk);
   CHECK(top.out.str().find("Exit status:") != std::string::npos);
   CHECK(top.out.str().find("KEEL_SOCKET") != std::string::npos);
-  for (const char* group : {"volume", "node"}) {
+  for (const char* group : {"volume", "node", "cluster"}) {
     Harness h;
     CHECK(h.Run({group, "--help"}) == kExitOk);
     CHECK(h.out.str().find("Subcommands:") != std::string::npos);
@@ -257,6 +258,37 @@ TEST_CASE("keelctl run: keeld's errors come out with their exit status") {
   Harness down;
   down.api->Fail(ENOENT, "keeld is not running (cannot connect to /run/keel/keeld.sock: ...)");
   CHECK(down.Run({"node", "inspect"}) == kExitUnreachable);
+}
+
+TEST_CASE("keelctl node inspect: no NAME asks node.info, a NAME asks node.list") {
+  Harness self, other, missing;
+  self.api->ReplyOk({{"node_name", "n1"}});
+  CHECK(self.Run({"node", "inspect", "-q"}) == kExitOk);
+  CHECK(self.api->calls[0].command == "node.info");
+  CHECK(self.out.str() == "n1\n");
+  json nodes = {
+      {"nodes", {{{"name", "n1"}, {"state", "up"}}, {{"name", "n2"}, {"state", "down"}}}}};
+  other.api->ReplyOk(nodes);
+  CHECK(other.Run({"node", "inspect", "n2", "-o", "json"}) == kExitOk);
+  CHECK(other.api->calls[0].command == "node.list");
+  CHECK(json::parse(other.out.str()) == nodes["nodes"][1]);
+  missing.api->ReplyOk(nodes);
+  CHECK(missing.Run({"node", "inspect", "n7"}) == kExitNotFound);
+  CHECK(missing.err.str().find("keelctl: node 'n7' is not in the cluster\n") == 0);
+}
+
+TEST_CASE("keelctl node list and cluster status: parsed, sent, and refused usage") {
+  Harness list, status, extra;
+  list.api->ReplyOk({{"nodes", json::array({{{"name", "n1"}}, {{"name", "n2"}}})}});
+  CHECK(list.Run({"node", "list", "-q"}) == kExitOk);
+  CHECK(list.api->calls[0].command == "node.list");
+  CHECK(list.out.str() == "n1\nn2\n");
+  status.api->ReplyError("invalid_request",
+                         "keeld is not in cluster mode (etcd_endpoints is not set)");
+  CHECK(status.Run({"cluster", "status"}) == kExitError);
+  CHECK(status.err.str().find("keelctl: keeld runs without a cluster") == 0);
+  CHECK(extra.Run({"cluster", "status", "now"}) == kExitUsage);
+  CHECK(extra.connects == 0);
 }
 
 }  // namespace

@@ -110,6 +110,21 @@ CliError ApiErrorToCli(const json& error, const std::string& command, const std:
   if (error.contains("errno") && error["errno"].is_string()) e.errno_name = error["errno"];
   e.exit_code = ExitCodeForApiCode(e.code);
   const std::string& c = e.code;
+  // Single-node keeld: cluster commands are invalid_request, replicas > 1
+  // invalid_argument, both saying "cluster mode" (docs/api.md).
+  if ((c == "invalid_request" || c == "invalid_argument") &&
+      e.message.find("cluster mode") != std::string::npos) {
+    return {kExitError, "not_in_cluster",
+            "keeld runs without a cluster (no etcd_endpoints in /etc/keel/keeld.conf); see "
+            "docs/configuration.md",
+            "", e.errno_name};
+  }
+  bool cluster = command.starts_with("node.list") || command.starts_with("cluster.");
+  if (c == "try_again" && cluster) {
+    e.exit_code = kExitError;
+    e.hint = "etcd did not answer keeld; check etcd and the etcd_endpoints of keeld.conf";
+    return e;
+  }
   if (c == "not_found") {
     e.hint = "see the volumes there are with 'keelctl volume list'";
   } else if (c == "already_exists") {
@@ -304,6 +319,60 @@ int RunNodeInspect(ApiClient& api, const Output& o) {
     o.out << FieldText(r.result, "node_name") << "\n";
   } else {
     o.out << NodeText(r.result);
+  }
+  return kExitOk;
+}
+
+int RunNodeList(ApiClient& api, const Output& o, int64_t now_ms) {
+  Reply r = Send(api, "node.list", json::object(), "");
+  if (!r.ok) return Report(o, r.error);
+  const json& ns = r.result.contains("nodes") ? r.result["nodes"] : json::array();
+  if (o.format == Format::kJson) {
+    PrintJson(o, r.result);
+  } else if (o.quiet) {
+    if (ns.is_array()) {
+      for (const json& n : ns) o.out << FieldText(n, "name") << "\n";
+    }
+  } else {
+    o.out << NodeTable(ns, now_ms, o.color);
+  }
+  return kExitOk;
+}
+
+int RunClusterNodeInspect(ApiClient& api, const std::string& name, const Output& o,
+                          int64_t now_ms) {
+  Reply r = Send(api, "node.list", json::object(), "");
+  if (!r.ok) return Report(o, r.error);
+  const json& ns = r.result.contains("nodes") ? r.result["nodes"] : json::array();
+  const json* node = nullptr;
+  if (ns.is_array()) {
+    for (const json& n : ns) {
+      if (n.is_object() && n.value("name", json()) == name) node = &n;
+    }
+  }
+  if (!node) {
+    return Report(o, {kExitNotFound, "not_found", "node " + Quoted(name) + " is not in the cluster",
+                      "see the nodes there are with 'keelctl node list'", ""});
+  }
+  if (o.format == Format::kJson) {
+    PrintJson(o, *node);
+  } else if (o.quiet) {
+    o.out << name << "\n";
+  } else {
+    o.out << ClusterNodeText(*node, now_ms, o.color);
+  }
+  return kExitOk;
+}
+
+int RunClusterStatus(ApiClient& api, const Output& o, int64_t now_ms) {
+  Reply r = Send(api, "cluster.status", json::object(), "");
+  if (!r.ok) return Report(o, r.error);
+  if (o.format == Format::kJson) {
+    PrintJson(o, r.result);
+  } else if (o.quiet) {
+    o.out << FieldText(r.result, "coordinator") << "\n";
+  } else {
+    o.out << ClusterText(r.result, now_ms, o.color);
   }
   return kExitOk;
 }

@@ -20,7 +20,7 @@ namespace keel {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;        // keeld, keel.ko or the system refused or failed
 inline constexpr int kExitUsage = 2;        // the command line (or a value in it) is wrong
-inline constexpr int kExitNotFound = 3;     // no such volume
+inline constexpr int kExitNotFound = 3;     // no such volume (or node)
 inline constexpr int kExitUnreachable = 4;  // keeld is not running or did not reply
 inline constexpr int kExitPermission = 5;   // not allowed: run as root
 inline constexpr int kExitBusy = 6;    // the volume is in use, or an operation on it is pending
@@ -92,6 +92,12 @@ int RunVolumeDetach(ApiClient& api, const std::string& name, bool force, const O
 int RunVolumeDelete(ApiClient& api, const std::string& name, bool force, bool yes,
                     const Confirm& confirm, const Output& o);
 int RunNodeInspect(ApiClient& api, const Output& o);
+// The cluster commands; `now_ms` (Unix ms) is for "SINCE" and "ago".  In
+// single-node mode keeld refuses them: exit 1, code "not_in_cluster".
+int RunNodeList(ApiClient& api, const Output& o, int64_t now_ms);
+// Node `name` from node.list; kExitNotFound when it is not there.
+int RunClusterNodeInspect(ApiClient& api, const std::string& name, const Output& o, int64_t now_ms);
+int RunClusterStatus(ApiClient& api, const Output& o, int64_t now_ms);
 // keelctl's own version always; keeld's and keel.ko's from node.info when
 // keeld answers (the exit status is the error's when it does not).
 int RunVersion(ApiClient& api, const Output& o);

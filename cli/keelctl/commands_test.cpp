@@ -476,5 +476,170 @@ TEST_CASE("keelctl version: a module keeld cannot reach is shown as unavailable"
   CHECK(io.out.str().find("keel.ko  unavailable: keel.ko is not loaded\n") != std::string::npos);
 }
 
+// node.list's nodes as keeld sends them (docs/api.md); n1 coordinator, n3 down.
+json Nodes() {
+  return json::parse(R"({"nodes": [
+    {"name": "n1", "state": "up", "state_changed_ms": 1000000, "alive": true,
+     "coordinator": true, "heard_ms_ago": 120, "bus_endpoint": "tcp://10.214.0.1:7480",
+     "bus_public_key": "k1", "data_address": "10.214.0.1", "zone": "z1", "rack": "r1",
+     "labels": {"zone": "z1", "rack": "r1"}, "capacity_bytes": 1073741824,
+     "free_bytes": 536870912, "cordoned": false, "version": "0.1.0"},
+    {"name": "n2", "state": "up", "state_changed_ms": 1000000, "alive": true,
+     "coordinator": false, "heard_ms_ago": null, "bus_endpoint": "tcp://10.214.0.2:7480",
+     "bus_public_key": "k2", "data_address": "10.214.0.2", "zone": "", "rack": "",
+     "labels": {}, "capacity_bytes": 1073741824, "free_bytes": 1073741824,
+     "cordoned": false, "version": "0.1.0"},
+    {"name": "n3", "state": "down", "state_changed_ms": 1250000, "alive": false,
+     "coordinator": false, "heard_ms_ago": 9000, "bus_endpoint": "tcp://10.214.0.3:7480",
+     "bus_public_key": "k3", "data_address": "10.214.0.3", "zone": "z3", "rack": "r1",
+     "labels": {"zone": "z3"}, "capacity_bytes": 1073741824, "free_bytes": 0,
+     "cordoned": true, "version": "0.1.0"}]})");
+}
+
+constexpr int64_t kNow = 1300000;  // 300 s after n1 and n2 came up, 50 s after n3 went down
+
+TEST_CASE("keelctl node list: a table, names with -q, keeld's result with -o json") {
+  ScriptedApiClient api;
+  Io text, quiet, js;
+  api.ReplyOk(Nodes());
+  api.ReplyOk(Nodes());
+  api.ReplyOk(Nodes());
+  CHECK(RunNodeList(api, text.Text(), kNow) == kExitOk);
+  CHECK(text.out.str() ==
+        "NAME  STATE  SINCE  ZONE  RACK  FREE/CAPACITY  COORD\n"
+        "n1    up     5m     z1    r1    512 MiB/1 GiB  *\n"
+        "n2    up     5m     -     -     1 GiB/1 GiB\n"
+        "n3    down   50s    z3    r1    0 B/1 GiB\n");
+  CHECK(RunNodeList(api, quiet.Quiet(), kNow) == kExitOk);
+  CHECK(quiet.out.str() == "n1\nn2\nn3\n");
+  CHECK(RunNodeList(api, js.Json(), kNow) == kExitOk);
+  CHECK(json::parse(js.out.str()) == Nodes());
+  REQUIRE(api.calls.size() == 3);
+  CHECK(api.calls[0].command == "node.list");
+  CHECK(api.calls[0].args == json::object());
+}
+
+TEST_CASE("keelctl cluster commands on a single-node keeld: a clear message, exit 1") {
+  for (const char* cmd : {"list", "inspect", "status"}) {
+    CAPTURE(cmd);
+    ScriptedApiClient api;
+    Io io;
+    api.ReplyError("invalid_request", "keeld is not in cluster mode (etcd_endpoints is not set)");
+    int rc = std::string(cmd) == "list"      ? RunNodeList(api, io.Json(), kNow)
+             : std::string(cmd) == "inspect" ? RunClusterNodeInspect(api, "n1", io.Json(), kNow)
+                                             : RunClusterStatus(api, io.Json(), kNow);
+    CHECK(rc == kExitError);
+    CHECK(io.err.str() ==
+          "keelctl: keeld runs without a cluster (no etcd_endpoints in /etc/keel/keeld.conf); "
+          "see docs/configuration.md\n");
+    json e = json::parse(io.out.str())["error"];
+    CHECK(e["code"] == "not_in_cluster");
+    CHECK(e["exit_code"] == kExitError);
+  }
+}
+
+TEST_CASE("keelctl node list: etcd not answering is exit 1 with keeld's reason and a hint") {
+  ScriptedApiClient api;
+  Io io;
+  api.ReplyError("try_again", "etcd: http://10.0.0.1:2379: connection refused");
+  CHECK(RunNodeList(api, io.Text(), kNow) == kExitError);
+  CHECK(io.err.str() ==
+        "keelctl: etcd: http://10.0.0.1:2379: connection refused\n"
+        "hint: etcd did not answer keeld; check etcd and the etcd_endpoints of keeld.conf\n");
+  CHECK(io.out.str().empty());
+}
+
+TEST_CASE("keelctl node inspect NAME: that node from node.list; unknown is exit 3") {
+  ScriptedApiClient api;
+  Io text, quiet, js, missing;
+  for (int i = 0; i < 4; ++i) api.ReplyOk(Nodes());
+  CHECK(RunClusterNodeInspect(api, "n3", text.Text(), kNow) == kExitOk);
+  CHECK(text.out.str() ==
+        "Node:          n3\n"
+        "State:         down since 1970-01-01 00:20:50 UTC (50s ago)\n"
+        "Alive:         no\n"
+        "Coordinator:   no\n"
+        "Last heard:    9000 ms ago\n"
+        "Cordoned:      yes\n"
+        "Zone:          z3\n"
+        "Rack:          r1\n"
+        "Labels:        zone=z3\n"
+        "Capacity:      1 GiB\n"
+        "Free:          0 B\n"
+        "Bus:           tcp://10.214.0.3:7480\n"
+        "Data address:  10.214.0.3\n"
+        "keeld:         0.1.0\n");
+  CHECK(RunClusterNodeInspect(api, "n2", quiet.Quiet(), kNow) == kExitOk);
+  CHECK(quiet.out.str() == "n2\n");
+  CHECK(RunClusterNodeInspect(api, "n1", js.Json(), kNow) == kExitOk);
+  CHECK(json::parse(js.out.str()) == Nodes()["nodes"][0]);
+  CHECK(RunClusterNodeInspect(api, "n9", missing.Json(), kNow) == kExitNotFound);
+  CHECK(missing.err.str() ==
+        "keelctl: node 'n9' is not in the cluster\n"
+        "hint: see the nodes there are with 'keelctl node list'\n");
+  CHECK(json::parse(missing.out.str())["error"]["code"] == "not_found");
+  CHECK(api.calls[3].command == "node.list");
+}
+
+json Status() {
+  json s = {{"node", "n2"},
+            {"coordinator", "n1"},
+            {"is_coordinator", false},
+            {"lease_ok", true},
+            {"etcd",
+             {{"endpoints",
+               {{{"endpoint", "http://10.0.0.100:2379"}, {"healthy", true}, {"revision", 42}},
+                {{"endpoint", "http://10.0.0.101:2379"},
+                 {"healthy", false},
+                 {"error", "connection refused"}}}}}},
+            {"nodes", {{"total", 3}, {"up", 2}, {"suspect", 0}, {"down", 1}, {"maintenance", 0}}},
+            {"node_list", Nodes()["nodes"]},
+            {"volumes", {{"total", 2}, {"attached", 1}, {"degraded", 1}, {"unreadable", 0}}}};
+  return s;
+}
+
+TEST_CASE("keelctl cluster status: a summary then the node table; -q the coordinator") {
+  ScriptedApiClient api;
+  Io text, quiet, js;
+  api.ReplyOk(Status());
+  api.ReplyOk(Status());
+  api.ReplyOk(Status());
+  CHECK(RunClusterStatus(api, text.Text(), kNow) == kExitOk);
+  CHECK(text.out.str() ==
+        "Node:         n2\n"
+        "Coordinator:  n1\n"
+        "Lease:        ok\n"
+        "etcd:         http://10.0.0.100:2379  up (revision 42)\n"
+        "etcd:         http://10.0.0.101:2379  down: connection refused\n"
+        "Nodes:        3 (2 up, 0 suspect, 1 down, 0 maintenance)\n"
+        "Volumes:      2 (1 attached, 1 degraded, 0 unreadable)\n"
+        "\n"
+        "NAME  STATE  SINCE  ZONE  RACK  FREE/CAPACITY  COORD\n"
+        "n1    up     5m     z1    r1    512 MiB/1 GiB  *\n"
+        "n2    up     5m     -     -     1 GiB/1 GiB\n"
+        "n3    down   50s    z3    r1    0 B/1 GiB\n");
+  CHECK(RunClusterStatus(api, quiet.Quiet(), kNow) == kExitOk);
+  CHECK(quiet.out.str() == "n1\n");
+  CHECK(RunClusterStatus(api, js.Json(), kNow) == kExitOk);
+  CHECK(json::parse(js.out.str()) == Status());
+  CHECK(api.calls[0].command == "cluster.status");
+}
+
+TEST_CASE("keelctl cluster status: no coordinator and a failing lease are said plainly") {
+  ScriptedApiClient api;
+  Io text, quiet;
+  json s = Status();
+  s["coordinator"] = nullptr;
+  s["lease_ok"] = false;
+  s["lease_error"] = "etcd: no quorum";
+  api.ReplyOk(s);
+  api.ReplyOk(s);
+  CHECK(RunClusterStatus(api, text.Text(), kNow) == kExitOk);
+  CHECK(text.out.str().find("Coordinator:  none known\nLease:        failing: etcd: no quorum\n") !=
+        std::string::npos);
+  CHECK(RunClusterStatus(api, quiet.Quiet(), kNow) == kExitOk);
+  CHECK(quiet.out.str() == "-\n");
+}
+
 }  // namespace
 }  // namespace keel

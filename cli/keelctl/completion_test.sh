@@ -1,15 +1,18 @@
 #!/bin/bash
 # packaging/keelctl.bash-completion: commands, subcommands, flags, option
-# values and volume names (from a stand-in keelctl that records how it was
-# asked).  Usage: completion_test.sh PATH/TO/keelctl.bash-completion
+# values, volume and node names (from a stand-in keelctl that records how it
+# was asked).  Usage: completion_test.sh PATH/TO/keelctl.bash-completion
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$1"
 
 # shellcheck disable=SC2317 # called by the completion
-keelctl() { # the stand-in: volume names, and the arguments it got
+keelctl() { # the stand-in: volume or node names, and the arguments it got
 	echo "$*" > "$ASKED"
-	printf 'db\nweb\ndata\n'
+	case " $* " in
+	*" node list "*) printf 'n1\nn2\nn3\n' ;;
+	*) printf 'db\nweb\ndata\n' ;;
+	esac
 }
 ASKED=$(mktemp)
 trap 'rm -f "$ASKED"' EXIT
@@ -28,11 +31,16 @@ expect() {
 	fi
 }
 
-expect "keelctl " "volume node version"
+expect "keelctl " "volume node cluster version"
 expect "keelctl v" "volume version"
 expect "keelctl volume " "create list inspect attach detach delete"
 expect "keelctl volume de" "detach delete"
-expect "keelctl node " "inspect"
+expect "keelctl node " "list inspect"
+expect "keelctl cluster " "status"
+expect "keelctl c" "cluster"
+expect "keelctl node inspect " "n1 n2 n3"
+expect "keelctl node inspect n" "n1 n2 n3"
+expect "keelctl node list " ""
 expect "keelctl volume attach " "db web data"
 expect "keelctl volume delete d" "db data"
 expect "keelctl -o json volume inspect w" "web"
@@ -47,6 +55,9 @@ expect "keelctl --q" "--quiet"
 # Volume names come from the same socket as the command line.
 expect "keelctl --socket /tmp/k.sock volume detach " "db web data"
 grep -q -- "--socket /tmp/k.sock --timeout 2 volume list -q" "$ASKED" ||
+	{ echo "FAIL: asked: $(cat "$ASKED")"; fails=$((fails + 1)); }
+expect "keelctl --socket=/tmp/n2.sock node inspect " "n1 n2 n3"
+grep -q -- "--socket=/tmp/n2.sock --timeout 2 node list -q" "$ASKED" ||
 	{ echo "FAIL: asked: $(cat "$ASKED")"; fails=$((fails + 1)); }
 [ "$fails" = 0 ] && echo "completion ok"
 exit "$fails"

@@ -65,9 +65,9 @@ std::string FormatFields(const std::vector<std::pair<std::string, std::string>>&
 std::string PaintState(const std::string& state, bool color) {
   if (!color) return state;
   const char* code = nullptr;
-  if (state == "attached") code = "32";
-  if (state == "pending") code = "33";
-  if (state == "missing") code = "31";
+  if (state == "attached" || state == "up") code = "32";
+  if (state == "pending" || state == "suspect") code = "33";
+  if (state == "missing" || state == "down") code = "31";
   if (!code) return state;
   return std::string("\x1b[") + code + "m" + state + "\x1b[0m";
 }
@@ -188,6 +188,108 @@ std::string NodeText(const json& info) {
       {"Free", SizeText(p, "free")},
       {"Volumes", FieldText(p, "volumes")},
   });
+}
+
+std::string AgoText(int64_t now_ms, int64_t ms) {
+  int64_t s = now_ms > ms ? (now_ms - ms) / 1000 : 0;
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m";
+  if (s < 86400) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
+namespace {
+
+std::string SinceText(const json& node, int64_t now_ms) {
+  const json& t = Get(node, "state_changed_ms");
+  return t.is_number_integer() ? AgoText(now_ms, t.get<int64_t>()) : "-";
+}
+
+std::string TextOr(const json& j, const std::string& key, const std::string& empty) {
+  std::string t = FieldText(j, key);
+  return t.empty() ? empty : t;
+}
+
+bool IsTrue(const json& j, const std::string& key) {
+  const json& v = Get(j, key);
+  return v.is_boolean() && v.get<bool>();
+}
+
+}  // namespace
+
+std::string NodeTable(const json& nodes, int64_t now_ms, bool color) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "STATE", "SINCE", "ZONE", "RACK", "FREE/CAPACITY", "COORD"}};
+  if (nodes.is_array()) {
+    for (const json& n : nodes) {
+      rows.push_back({FieldText(n, "name"), PaintState(FieldText(n, "state"), color),
+                      SinceText(n, now_ms), TextOr(n, "zone", "-"), TextOr(n, "rack", "-"),
+                      SizeText(n, "free_bytes") + "/" + SizeText(n, "capacity_bytes"),
+                      IsTrue(n, "coordinator") ? "*" : ""});
+    }
+  }
+  return FormatTable(rows);
+}
+
+std::string ClusterNodeText(const json& n, int64_t now_ms, bool color) {
+  std::string state = PaintState(FieldText(n, "state"), color);
+  const json& t = Get(n, "state_changed_ms");
+  if (t.is_number_integer()) {
+    state +=
+        " since " + TimeText(t.get<int64_t>()) + " (" + AgoText(now_ms, t.get<int64_t>()) + " ago)";
+  }
+  const json& heard = Get(n, "heard_ms_ago");
+  auto yes_no = [&n](const std::string& key) {
+    const json& v = Get(n, key);
+    return v.is_boolean() ? (v.get<bool>() ? "yes" : "no") : "-";
+  };
+  return FormatFields({
+      {"Node", FieldText(n, "name")},
+      {"State", state},
+      {"Alive", yes_no("alive")},
+      {"Coordinator", yes_no("coordinator")},
+      {"Last heard", heard.is_number_integer() ? heard.dump() + " ms ago" : "-"},
+      {"Cordoned", yes_no("cordoned")},
+      {"Zone", TextOr(n, "zone", "-")},
+      {"Rack", TextOr(n, "rack", "-")},
+      {"Labels", LabelsText(Get(n, "labels"))},
+      {"Capacity", SizeText(n, "capacity_bytes")},
+      {"Free", SizeText(n, "free_bytes")},
+      {"Bus", FieldText(n, "bus_endpoint")},
+      {"Data address", FieldText(n, "data_address")},
+      {"keeld", FieldText(n, "version")},
+  });
+}
+
+std::string ClusterText(const json& st, int64_t now_ms, bool color) {
+  std::string coord = FieldText(st, "coordinator");
+  if (coord == "-") coord = "none known";
+  if (IsTrue(st, "is_coordinator")) coord += " (this node)";
+  std::string lease = IsTrue(st, "lease_ok") ? "ok" : "failing: " + FieldText(st, "lease_error");
+  std::vector<std::pair<std::string, std::string>> f = {
+      {"Node", FieldText(st, "node")},
+      {"Coordinator", coord},
+      {"Lease", lease},
+  };
+  const json& eps = Get(Get(st, "etcd"), "endpoints");
+  if (eps.is_array()) {
+    for (const json& e : eps) {
+      std::string health =
+          IsTrue(e, "healthy")
+              ? PaintState("up", color) + " (revision " + FieldText(e, "revision") + ")"
+              : PaintState("down", color) + ": " + FieldText(e, "error");
+      f.push_back({"etcd", FieldText(e, "endpoint") + "  " + health});
+    }
+  }
+  const json& n = Get(st, "nodes");
+  f.push_back({"Nodes", FieldText(n, "total") + " (" + FieldText(n, "up") + " up, " +
+                            FieldText(n, "suspect") + " suspect, " + FieldText(n, "down") +
+                            " down, " + FieldText(n, "maintenance") + " maintenance)"});
+  const json& v = Get(st, "volumes");
+  f.push_back({"Volumes", FieldText(v, "total") + " (" + FieldText(v, "attached") + " attached, " +
+                              FieldText(v, "degraded") + " degraded, " +
+                              FieldText(v, "unreadable") + " unreadable)"});
+  return FormatFields(f) + "\n" + NodeTable(Get(st, "node_list"), now_ms, color);
 }
 
 }  // namespace keel

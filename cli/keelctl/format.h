@@ -21,8 +21,8 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
 // "key:   value" lines with the values aligned.
 std::string FormatFields(const std::vector<std::pair<std::string, std::string>>& fields);
 
-// A volume state, coloured when `color`: attached green, pending yellow,
-// missing red; other states are left plain.
+// A volume or node state, coloured when `color`: attached and up green,
+// pending and suspect yellow, missing and down red; others are left plain.
 std::string PaintState(const std::string& state, bool color);
 
 // j[key] as text: a string as it is, a number in decimal, "-" when missing
@@ -43,5 +43,17 @@ std::string VolumeTable(const nlohmann::json& volumes, bool color);
 std::string VolumeText(const nlohmann::json& volume, bool color);
 // `node inspect`: node.info's result.
 std::string NodeText(const nlohmann::json& info);
+
+// How long ago `ms` was, at `now_ms`, in its largest unit: "42s", "5m",
+// "3h", "2d" ("0s" for a time in the future: clocks of nodes differ).
+std::string AgoText(int64_t now_ms, int64_t ms);
+// `node list`: NAME STATE SINCE ZONE RACK FREE/CAPACITY COORD, a row per node
+// of node.list's result in the order given; COORD is "*" for the coordinator.
+std::string NodeTable(const nlohmann::json& nodes, int64_t now_ms, bool color);
+// `node inspect NAME`: every field of one node of node.list.
+std::string ClusterNodeText(const nlohmann::json& node, int64_t now_ms, bool color);
+// `cluster status`: coordinator, this node's lease, etcd endpoints, node and
+// volume counts, then the node table.
+std::string ClusterText(const nlohmann::json& status, int64_t now_ms, bool color);
 
 }  // namespace keel

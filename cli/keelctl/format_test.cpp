@@ -133,5 +133,34 @@ TEST_CASE("keelctl format: node text shows versions, module error and pool usage
         std::string::npos);
 }
 
+TEST_CASE("keelctl format: ago in the largest unit, never negative") {
+  CHECK(AgoText(100000, 100000) == "0s");
+  CHECK(AgoText(100000, 200000) == "0s");
+  CHECK(AgoText(159999, 100000) == "59s");
+  CHECK(AgoText(160000, 100000) == "1m");
+  CHECK(AgoText(100000 + 3600000, 100000) == "1h");
+  CHECK(AgoText(100000 + 2 * 86400000LL + 5, 100000) == "2d");
+}
+
+TEST_CASE("keelctl format: node table and cluster text survive missing or mistyped fields") {
+  CHECK(NodeTable(json::array({{{"name", "n1"}}, 7}), 0, false) ==
+        "NAME  STATE  SINCE  ZONE  RACK  FREE/CAPACITY  COORD\n"
+        "n1    -      -      -     -     -/-\n"
+        "-     -      -      -     -     -/-\n");
+  CHECK(NodeTable(nullptr, 0, false) == "NAME  STATE  SINCE  ZONE  RACK  FREE/CAPACITY  COORD\n");
+  std::string t = ClusterText(json::object(), 0, false);
+  CHECK(t.find("Coordinator:  none known\n") != std::string::npos);
+  CHECK(t.find("Nodes:        - (- up, - suspect, - down, - maintenance)\n") != std::string::npos);
+  CHECK(ClusterNodeText(nullptr, 0, false).find("State:         -\n") != std::string::npos);
+}
+
+TEST_CASE("keelctl format: node states are coloured like volume states") {
+  CHECK(PaintState("up", true) == "\x1b[32mup\x1b[0m");
+  CHECK(PaintState("suspect", true) == "\x1b[33msuspect\x1b[0m");
+  CHECK(PaintState("down", true) == "\x1b[31mdown\x1b[0m");
+  CHECK(PaintState("maintenance", true) == "maintenance");
+  CHECK(PaintState("down", false) == "down");
+}
+
 }  // namespace
 }  // namespace keel

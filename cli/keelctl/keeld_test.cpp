@@ -174,5 +174,19 @@ TEST_CASE("keelctl against keeld: node inspect and version") {
   CHECK(r.out.find("keel.ko  0.1.0-fake (API 1, kernel 6.12.0)\n") != std::string::npos);
 }
 
+TEST_CASE("keelctl against keeld: a single-node keeld refuses cluster commands, said plainly") {
+  Keeld k;
+  for (std::vector<std::string> args : {std::vector<std::string>{"node", "list"},
+                                        {"node", "inspect", "n2"},
+                                        {"cluster", "status", "-o", "json"}}) {
+    CAPTURE(args[1]);
+    auto r = k.Keelctl(args);
+    CHECK(r.exit == kExitError);
+    CHECK(r.err ==
+          "keelctl: keeld runs without a cluster (no etcd_endpoints in /etc/keel/keeld.conf); "
+          "see docs/configuration.md\n");
+  }
+}
+
 }  // namespace
 }  // namespace keel
