@@ -74,7 +74,20 @@ std::string ApiDispatcher::Handle(std::string_view text) {
       return OkReply(info);
     }
     case Command::kVolumeCreate: {
-      CreateParams p{r.name, r.size, r.block_size, r.labels};
+      CreateParams p;
+      p.name = r.name;
+      p.size = r.size;
+      p.block_size = r.block_size;
+      p.labels = r.labels;
+      if (cluster_.volume_create) {
+        auto v = cluster_.volume_create(p, r.replicas);
+        if (!v.ok()) return fail(v.status());
+        return OkReply(*v);
+      }
+      if (r.replicas > 1) {
+        return ErrorReply({api_error::kInvalidArgument,
+                           "replicas > 1 needs cluster mode (etcd_endpoints is not set)", EINVAL});
+      }
       auto v = volumes_->Create(p);
       if (!v.ok()) return fail(v.status());
       return OkReply(VolumeViewToJson(*v, false));
@@ -92,16 +105,31 @@ std::string ApiDispatcher::Handle(std::string_view text) {
       return OkReply(VolumeViewToJson(*v, true));
     }
     case Command::kVolumeAttach: {
+      if (cluster_.volume_attach) {
+        auto v = cluster_.volume_attach(r.name);
+        if (!v.ok()) return fail(v.status());
+        return OkReply(*v);
+      }
       auto dev = volumes_->Attach(r.name);
       if (!dev.ok()) return fail(dev.status());
       return OkReply({{"name", r.name}, {"device", *dev}});
     }
     case Command::kVolumeDetach: {
+      if (cluster_.volume_detach) {
+        auto v = cluster_.volume_detach(r.name, r.force);
+        if (!v.ok()) return fail(v.status());
+        return OkReply(*v);
+      }
       Status s = volumes_->Detach(r.name, r.force);
       if (!s.ok()) return fail(s);
       return OkReply({{"name", r.name}, {"state", "detached"}});
     }
     case Command::kVolumeDelete: {
+      if (cluster_.volume_delete) {
+        auto v = cluster_.volume_delete(r.name, r.force);
+        if (!v.ok()) return fail(v.status());
+        return OkReply(*v);
+      }
       Status s = volumes_->Delete(r.name, r.force);
       if (!s.ok()) return fail(s);
       return OkReply({{"name", r.name}, {"deleted", true}});

@@ -17,6 +17,13 @@ namespace keel {
 struct ClusterApi {
   std::function<Result<nlohmann::json>()> node_list;
   std::function<Result<nlohmann::json>()> cluster_status;
+  // Cluster volumes: when set, volume.create/attach/detach/delete go here
+  // (the record in etcd, replicas on other nodes) instead of the
+  // node-local VolumeManager.
+  std::function<Result<nlohmann::json>(const CreateParams&, uint32_t replicas)> volume_create;
+  std::function<Result<nlohmann::json>(const std::string& name)> volume_attach;
+  std::function<Result<nlohmann::json>(const std::string& name, bool force)> volume_detach;
+  std::function<Result<nlohmann::json>(const std::string& name, bool force)> volume_delete;
 };
 
 class ApiDispatcher {

@@ -95,14 +95,15 @@ TEST_CASE("dispatcher: cluster commands need cluster mode, then ask the cluster"
   CHECK(r["error"]["code"] == "unknown_field");
 
   bool etcd_up = true;
-  f.api->set_cluster(ClusterApi{
-      [] {
-        return Result<nlohmann::json>(nlohmann::json{{"nodes", nlohmann::json::array()}});
-      },
-      [&]() -> Result<nlohmann::json> {
-        if (!etcd_up) return Status::Error(EAGAIN, "etcd did not answer");
-        return nlohmann::json{{"coordinator", "n1"}};
-      }});
+  ClusterApi cluster;
+  cluster.node_list = [] {
+    return Result<nlohmann::json>(nlohmann::json{{"nodes", nlohmann::json::array()}});
+  };
+  cluster.cluster_status = [&]() -> Result<nlohmann::json> {
+    if (!etcd_up) return Status::Error(EAGAIN, "etcd did not answer");
+    return nlohmann::json{{"coordinator", "n1"}};
+  };
+  f.api->set_cluster(cluster);
   r = f.Call(R"({"api":1,"command":"node.list"})");
   CHECK(r["ok"] == true);
   CHECK(r["result"]["nodes"].is_array());
@@ -112,6 +113,46 @@ TEST_CASE("dispatcher: cluster commands need cluster mode, then ask the cluster"
   r = f.Call(R"({"api":1,"command":"cluster.status"})");
   CHECK(r["error"]["code"] == "try_again");
   CHECK(r["error"]["message"].get<std::string>().find("etcd did not answer") != std::string::npos);
+}
+
+}  // namespace keel
+
+namespace keel {
+
+TEST_CASE("dispatcher: replicas > 1 needs cluster mode, cluster volumes go to the cluster") {
+  Fixture f;
+  auto r = f.Call(
+      R"({"api":1,"command":"volume.create","args":{"name":"db","size":"64M","replicas":2}})");
+  CHECK(r["error"]["code"] == "invalid_argument");
+  CHECK(r["error"]["message"].get<std::string>().find("cluster mode") != std::string::npos);
+  CHECK(f.kernel.volumes.empty());
+  r = f.Call(
+      R"({"api":1,"command":"volume.create","args":{"name":"db","size":"64M","replicas":4}})");
+  CHECK(r["error"]["code"] == "invalid_argument");
+  r = f.Call(
+      R"({"api":1,"command":"volume.create","args":{"name":"db","size":"64M","replicas":"2"}})");
+  CHECK(r["error"]["code"] == "wrong_type");
+
+  uint32_t asked = 0;
+  std::string attached;
+  ClusterApi cluster;
+  cluster.volume_create = [&](const CreateParams& p, uint32_t n) -> Result<nlohmann::json> {
+    asked = n;
+    return nlohmann::json{{"name", p.name}};
+  };
+  cluster.volume_attach = [&](const std::string& name) -> Result<nlohmann::json> {
+    attached = name;
+    return Status::Error(ESTALE, "replica outdated");
+  };
+  f.api->set_cluster(cluster);
+  r = f.Call(
+      R"({"api":1,"command":"volume.create","args":{"name":"db","size":"64M","replicas":3}})");
+  CHECK(r["ok"] == true);
+  CHECK(asked == 3);
+  CHECK(f.kernel.volumes.empty());  // not created node-locally
+  r = f.Call(R"({"api":1,"command":"volume.attach","args":{"name":"db"}})");
+  CHECK(attached == "db");
+  CHECK(r["error"]["message"] == "replica outdated");
 }
 
 }  // namespace keel

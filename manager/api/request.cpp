@@ -26,7 +26,7 @@ const std::vector<CommandSpec>& Commands() {
       {"node.info", Command::kNodeInfo, {}, {}},
       {"volume.create",
        Command::kVolumeCreate,
-       {"name", "size", "block_size", "labels"},
+       {"name", "size", "block_size", "labels", "replicas"},
        {"name", "size"}},
       {"volume.list", Command::kVolumeList, {}, {}},
       {"volume.inspect", Command::kVolumeInspect, {"name"}, {"name"}},
@@ -219,6 +219,17 @@ std::variant<Request, ApiError> ParseRequest(std::string_view text) {
       if (!s.ok()) return Err(api_error::kInvalidArgument, s.message());
       r.labels[k] = v.get<std::string>();
     }
+  }
+  if (args.contains("replicas")) {
+    const json& n = args["replicas"];
+    if (!n.is_number_integer()) {
+      return Err(api_error::kWrongType, "field 'replicas' must be an integer, not " + TypeName(n));
+    }
+    if (n < 1 || n > 3) {
+      return Err(api_error::kInvalidArgument,
+                 "field 'replicas' must be 1, 2 or 3, not " + n.dump());
+    }
+    r.replicas = n.get<uint32_t>();
   }
   if (args.contains("force")) {
     if (!args["force"].is_boolean()) {

@@ -68,6 +68,7 @@ struct Request {
   uint32_t block_size = 4096;
   std::map<std::string, std::string> labels;
   bool force = false;
+  uint32_t replicas = 1;  // volume.create: 1..3 (more than 1 needs cluster mode)
 };
 
 // Parses one request (without its terminating newline).

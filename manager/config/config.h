@@ -28,10 +28,11 @@ struct Config {
   std::string bus_secret_key_file;          // CURVE secret key file; "": <data_dir>/bus.key
   // Cluster mode only (etcd_endpoints set); docs/configuration.md.
   std::string data_address;  // IP literal for kernel replication links; "": bus_endpoint's host
-  uint32_t heartbeat_interval_ms = 500;  // bus heartbeats to every other node
-  uint32_t suspect_after_ms = 1500;      // silence after which a node is suspect
-  uint32_t down_after_ms = 3000;         // silence after which a node is down
-  uint32_t lease_ttl_s = 5;              // etcd lease of the alive key and the coordinator key
+  uint32_t heartbeat_interval_ms = 500;   // bus heartbeats to every other node
+  uint32_t suspect_after_ms = 1500;       // silence after which a node is suspect
+  uint32_t down_after_ms = 3000;          // silence after which a node is down
+  uint32_t lease_ttl_s = 5;               // etcd lease of the alive key and the coordinator key
+  uint32_t replication_port_base = 7800;  // a replica target listens on this + its kernel id
   std::string log_level = "info";
   uint32_t kernel_timeout_ms = 10000;  // every netlink command
   uint32_t request_timeout_ms = 5000;  // a client must send its request within this

@@ -126,6 +126,10 @@ TEST_CASE("config: cluster mode keys and their defaults") {
   CHECK(ValidateConfig(c).ok());  // the secret key file alone is enough
   CHECK_FALSE(Apply(R"({"heartbeat_interval_ms":10})", &c).ok());
   CHECK_FALSE(Apply(R"({"lease_ttl_s":1})", &c).ok());
+  CHECK(c.replication_port_base == 7800);
+  REQUIRE(Apply(R"({"replication_port_base":9000})", &c).ok());
+  CHECK(c.replication_port_base == 9000);
+  CHECK_FALSE(Apply(R"({"replication_port_base":80})", &c).ok());
 }
 
 TEST_CASE("config: files") {

@@ -13,11 +13,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "manager/api/dispatcher.h"
@@ -26,6 +28,7 @@
 #include "manager/bus/curve_keys.h"
 #include "manager/cluster/node_agent.h"
 #include "manager/common/size.h"
+#include "manager/keeld/cluster_volumes.h"
 #include "manager/kernel/netlink_client.h"
 #include "manager/kvdb/etcd_kvdb.h"
 #include "manager/kvdb/sqlite_kvdb.h"
@@ -129,6 +132,81 @@ class EventPump {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::deque<Result<KernelEvent>> queue_;
+};
+
+// Work for the main thread from other threads (bus handlers): the
+// VolumeManager and the kernel client belong to the main loop.
+class MainThreadQueue {
+ public:
+  Status Start() {
+    efd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd_ < 0) return Status::Error(errno, "eventfd failed");
+    return Status();
+  }
+  ~MainThreadQueue() {
+    if (efd_ >= 0) close(efd_);
+  }
+  int fd() const { return efd_; }
+
+  // From any thread: runs `fn` on the main thread and returns its result;
+  // ETIMEDOUT if the main thread did not get to it in time (the caller may
+  // retry: every task is idempotent), ESHUTDOWN once keeld is stopping.
+  Result<nlohmann::json> Run(std::function<Result<nlohmann::json>()> fn,
+                             std::chrono::milliseconds timeout) {
+    auto task = std::make_shared<Task>();
+    task->fn = std::move(fn);
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return Status::Error(ESHUTDOWN, "keeld is stopping");
+      queue_.push_back(task);
+    }
+    uint64_t one = 1;
+    ssize_t unused = write(efd_, &one, sizeof(one));
+    (void)unused;
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return task->result.has_value(); })) {
+      return Status::Error(ETIMEDOUT, "keeld's main loop is busy");
+    }
+    return *task->result;
+  }
+
+  // On the main thread, when fd() is readable.
+  void Drain() {
+    uint64_t v;
+    ssize_t unused = read(efd_, &v, sizeof(v));
+    (void)unused;
+    std::deque<std::shared_ptr<Task>> tasks;
+    {
+      std::lock_guard lock(mu_);
+      tasks.swap(queue_);
+    }
+    for (auto& t : tasks) {
+      auto r = t->fn();
+      std::lock_guard lock(mu_);
+      t->result = std::move(r);
+    }
+    cv_.notify_all();
+  }
+
+  // Fails what waits and everything later.
+  void Stop() {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    for (auto& t : queue_) t->result = Status::Error(ESHUTDOWN, "keeld is stopping");
+    queue_.clear();
+    cv_.notify_all();
+  }
+
+ private:
+  struct Task {
+    std::function<Result<nlohmann::json>()> fn;
+    std::optional<Result<nlohmann::json>> result;
+  };
+  int efd_ = -1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Task>> queue_;
+  bool stopped_ = false;
 };
 
 uint64_t PoolCapacity(const Config& c) {
@@ -271,6 +349,21 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
     if (!a.ok()) return Fatal("cannot join the cluster", a.status());
     agent = std::move(a).value();
   }
+  MainThreadQueue main_queue;
+  Status mq = main_queue.Start();
+  if (!mq.ok()) return Fatal("cannot start the main loop's queue", mq);
+  std::unique_ptr<ClusterVolumes> cluster_volumes;
+  if (agent) {
+    cluster_volumes = std::make_unique<ClusterVolumes>(
+        ClusterVolumes::Options{cfg.node_name, DataAddress(cfg),
+                                static_cast<uint16_t>(cfg.replication_port_base)},
+        etcd.get(), agent.get(), &volumes, kernel.value().get(),
+        [&main_queue](std::function<Result<nlohmann::json>()> fn) {
+          return main_queue.Run(std::move(fn), std::chrono::seconds(15));
+        });
+    Status hs = cluster_volumes->RegisterHandlers();
+    if (!hs.ok()) return Fatal("cannot serve the bus", hs);
+  }
 
   EventPump events;
   Status es = events.Start();
@@ -300,9 +393,14 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
       if (r.ok() || r.status().code() == EINVAL || r.status().code() == ENOENT) return r;
       return Status::Error(EAGAIN, "etcd: " + r.status().message());
     };
+    ClusterVolumes* cv = cluster_volumes.get();
     dispatcher.set_cluster(
         ClusterApi{[&agent, retryable] { return retryable(agent->NodeList()); },
-                   [&agent, retryable] { return retryable(agent->ClusterStatus()); }});
+                   [&agent, retryable] { return retryable(agent->ClusterStatus()); },
+                   [cv](const CreateParams& p, uint32_t n) { return cv->Create(p, n); },
+                   [cv](const std::string& name) { return cv->Attach(name); },
+                   [cv](const std::string& name, bool force) { return cv->Detach(name, force); },
+                   [cv](const std::string& name, bool force) { return cv->Delete(name, force); }});
   }
   ApiServer::Options sopts;
   sopts.path = cfg.api_socket;
@@ -325,6 +423,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
         reconcile_needed = true;
         continue;
       }
+      if (cluster_volumes) cluster_volumes->OnKernelEvent(*ev);
       LogFields f = {{"event", EventTypeName(ev->type)},
                      {"id", std::to_string(ev->volume_id)},
                      {"uuid", ev->uuid.ToString()}};
@@ -338,6 +437,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
       reconcile_needed = true;
     }
   });
+  (*server)->Watch(main_queue.fd(), [&] { main_queue.Drain(); });
   (*server)->Watch(sfd, [&] {
     signalfd_siginfo si;
     while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -360,7 +460,8 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
                {"node_name", "pool_dir", "data_dir", "api_socket", "etcd_endpoints", "bus_endpoint",
                 "bus_public_key", "bus_secret_key_file", "max_clients", "request_timeout_ms",
                 "max_request_bytes", "kernel_timeout_ms", "reconcile_interval_s", "data_address",
-                "heartbeat_interval_ms", "suspect_after_ms", "down_after_ms", "lease_ttl_s"}) {
+                "heartbeat_interval_ms", "suspect_after_ms", "down_after_ms", "lease_ttl_s",
+                "replication_port_base"}) {
             if (ConfigToJson(n)[key] != ConfigToJson(cfg)[key]) {
               KLOG(kWarning, "config key changed but needs a restart", {{"key", key}});
             }
@@ -389,6 +490,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
 
   (*server)->Run(
       [&] {
+        if (cluster_volumes) cluster_volumes->RetryPending();
         if (agent) {
           // The node record follows the pool (read here: the VolumeManager
           // belongs to this thread).
@@ -409,7 +511,9 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
 
   sd_notify(0, "STOPPING=1");
   server.value().reset();
-  agent.reset();  // revokes the lease: others see this node leave at once
+  main_queue.Stop();        // bus handlers waiting for the main loop give up
+  agent.reset();            // stops the bus, revokes the lease: others see this node leave at once
+  cluster_volumes.reset();  // after the bus: its handlers call into it
   close(sfd);
   KLOG(kInfo, "keeld stopped");
   return 0;

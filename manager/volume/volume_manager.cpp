@@ -116,8 +116,11 @@ Status VolumeManager::ValidateCreate(const CreateParams& p) {
 Result<std::optional<VolumeStatus>> VolumeManager::KernelByUuid(const std::string& uuid) {
   auto all = kernel_->ListVolumes();
   if (!all.ok()) return KernelError(all.status(), "cannot list keel.ko's volumes");
+  // The uuid and this node's pool: in a cluster every replica of a volume
+  // has the volume's uuid, and nodes sharing one keel.ko (namespaces in
+  // the VM tests) see each other's objects.
   for (const auto& k : *all) {
-    if (k.uuid.ToString() == uuid) return std::optional<VolumeStatus>(k);
+    if (k.uuid.ToString() == uuid && InPool(k.backing_path)) return std::optional<VolumeStatus>(k);
   }
   return std::optional<VolumeStatus>();
 }
@@ -225,7 +228,7 @@ Result<VolumeView> VolumeManager::Create(const CreateParams& p) {
                                      " metadata) but the pool has " + FormatSize(free_bytes) +
                                      " free of " + FormatSize(usage->capacity));
   }
-  auto uuid = Uuid::Random();
+  auto uuid = p.uuid ? Uuid::Parse(*p.uuid) : Uuid::Random();
   if (!uuid.ok()) return uuid.status();
   Replica r;
   r.volume = p.name;
@@ -320,7 +323,7 @@ Result<VolumeView> VolumeManager::ViewOf(const Replica& r, const std::optional<V
   }
   v.backing_path = r.backing_path;
   for (const auto& k : kernel) {
-    if (k.uuid.ToString() == r.uuid) v.kernel = k;
+    if (k.uuid.ToString() == r.uuid && InPool(k.backing_path)) v.kernel = k;
   }
   v.kernel_id = v.kernel ? std::optional<uint32_t>(v.kernel->id) : r.kernel_id;
   if (pending) {
@@ -620,7 +623,7 @@ Result<int> VolumeManager::Reconcile() {
     if (pending_names.count(r.volume)) continue;
     const VolumeStatus* k = nullptr;
     for (const auto& kv : *kernel) {
-      if (kv.uuid.ToString() == r.uuid) k = &kv;
+      if (kv.uuid.ToString() == r.uuid && InPool(kv.backing_path)) k = &kv;
     }
     VolumeStatus created;
     if (!k) {

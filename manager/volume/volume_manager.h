@@ -47,6 +47,9 @@ struct CreateParams {
   uint64_t size = 0;
   uint32_t block_size = 4096;
   std::map<std::string, std::string> labels;
+  // A replica of a cluster volume carries the volume's uuid (the kernel's
+  // replication handshake checks it); default: a new random one.
+  std::optional<std::string> uuid;
 };
 
 // A volume as the API shows it.

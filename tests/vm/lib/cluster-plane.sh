@@ -4,7 +4,9 @@
 # the guest's own namespace, on the nodes' bridge (10.214.0.254), data in
 # tmpfs.  Source after lib/guest.sh and lib/nodes.sh.
 #
-#   cp_setup N              nodes 1..N, etcd, and a running keeld on each
+#   cp_setup N              nodes 1..N, etcd, and a running keeld on each;
+#                           after pool_setup, node I's pool is $POOL/nI (real
+#                           O_DIRECT IO), else a directory (no volumes)
 #   cp_keeld_start I        start node I's keeld, wait until its API answers
 #   cp_keeld_kill I         kill -9 node I's keeld (a crash)
 #   cp_keeld_stop I         SIGTERM node I's keeld, expect exit status 0
@@ -30,9 +32,12 @@ cp_sock() { echo "/run/keel-n$1/keeld.sock"; }
 cp_conf() { echo "$KEEL_NODES_DIR/node$1/keeld.conf"; }
 cp_log() { echo "$CP_OUT/keeld-n$1.log"; }
 
+cp_pool() { if [ -n "${POOL_LOOP:-}" ]; then echo "$POOL/n$1"; else node_pool "$1"; fi; }
+
 cp_setup() {
 	local n=$1 i
 	nodes_create "$n"
+	for i in $(seq "$n"); do mkdir -p "$(cp_pool "$i")"; done
 	trap cp_cleanup EXIT
 	ip addr add "$CP_ETCD_IP/24" dev keelbr0
 	rm -rf "$CP_ETCD_DIR"
@@ -49,7 +54,7 @@ cp_setup() {
 		{
 		  "node_name": "n$i",
 		  "labels": {"zone": "z$i", "rack": "r1"},
-		  "pool_dir": "$(node_pool "$i")",
+		  "pool_dir": "$(cp_pool "$i")",
 		  "pool_capacity": "1G",
 		  "data_dir": "$(node_data "$i")",
 		  "api_socket": "$(cp_sock "$i")",
@@ -127,4 +132,6 @@ cp_cleanup() {
 	[ -n "$CP_ETCD_PID" ] && kill -9 "$CP_ETCD_PID" 2>/dev/null
 	rm -rf "$CP_ETCD_DIR"
 	nodes_destroy
+	if [ -n "${POOL_LOOP:-}" ]; then pool_teardown; fi
+	return 0
 }

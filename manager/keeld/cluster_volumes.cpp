@@ -1,0 +1,545 @@
+#include "manager/keeld/cluster_volumes.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+
+#include "manager/cluster/failover.h"
+#include "manager/cluster/placement.h"
+#include "manager/common/uuid.h"
+#include "manager/log/log.h"
+
+namespace keel {
+namespace {
+
+using nlohmann::json;
+using namespace cluster;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::string> RandomHex(size_t bytes) {
+  std::vector<uint8_t> buf(bytes);
+  if (getrandom(buf.data(), buf.size(), 0) != static_cast<ssize_t>(buf.size())) {
+    return Status::Error(errno ? errno : EIO, "getrandom failed");
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : buf) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+Result<std::vector<uint8_t>> FromHex(const std::string& hex) {
+  if (hex.size() % 2) return Status::Error(EINVAL, "odd-length hex secret");
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    auto nib = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    int hi = nib(hex[i]), lo = nib(hex[i + 1]);
+    if (hi < 0 || lo < 0) return Status::Error(EINVAL, "bad hex secret");
+    out.push_back(static_cast<uint8_t>(hi << 4 | lo));
+  }
+  return out;
+}
+
+// A field of a bus request body, or EINVAL naming it (rule 7: a bad
+// message gets a precise error).
+template <typename T>
+Result<T> Field(const json& body, const char* key) {
+  if (!body.is_object() || !body.contains(key)) {
+    return Status::Error(EINVAL, std::string("missing field '") + key + "'");
+  }
+  try {
+    return body.at(key).get<T>();
+  } catch (const json::exception&) {
+    return Status::Error(EINVAL, std::string("field '") + key + "' has the wrong type");
+  }
+}
+
+}  // namespace
+
+json ClusterVolumeToJson(const VolumeRecord& v) {
+  json j = json::parse(VolumeRecordToJson(v));
+  j.erase("secret");  // the kernel links' key never leaves etcd and the nodes
+  j.erase("v");
+  return j;
+}
+
+ClusterVolumes::ClusterVolumes(Options options, Kvdb* kvdb, NodeAgent* agent,
+                               VolumeManager* volumes, KernelClient* kernel, RunOnMain run)
+    : options_(std::move(options)),
+      kvdb_(kvdb),
+      agent_(agent),
+      volumes_(volumes),
+      kernel_(kernel),
+      run_(std::move(run)) {}
+
+Status ClusterVolumes::RegisterHandlers() {
+  using Method = Result<json> (ClusterVolumes::*)(const json&);
+  for (auto [name, method] :
+       {std::pair<const char*, Method>{"replica.create", &ClusterVolumes::ReplicaCreate},
+        {"replica.serve", &ClusterVolumes::ReplicaServe},
+        {"replica.stop", &ClusterVolumes::ReplicaStop},
+        {"replica.delete", &ClusterVolumes::ReplicaDelete}}) {
+    Status s = agent_->bus()->Handle(name, [this, method](const std::string&, const json& body) {
+      return run_([this, method, body] { return (this->*method)(body); });
+    });
+    if (!s.ok()) return s;
+  }
+  return Status();
+}
+
+Result<ClusterVolumes::Entry> ClusterVolumes::Get(const std::string& name) {
+  auto kv = kvdb_->Get(cluster::VolumeKey(name));
+  if (!kv.ok()) return kv.status();
+  if (!*kv) return Status::Error(ENOENT, "volume '" + name + "' does not exist");
+  auto rec = VolumeRecordFromKv((*kv)->key, (*kv)->value);
+  if (!rec.ok()) return rec.status();
+  return Entry{std::move(rec).value(), (*kv)->mod_revision};
+}
+
+Status ClusterVolumes::Put(const Entry& e, const VolumeRecord& next) {
+  auto rev =
+      kvdb_->CompareAndSwap(cluster::VolumeKey(next.name), e.revision, VolumeRecordToJson(next));
+  if (!rev.ok()) {
+    if (rev.status().code() == ECANCELED) {
+      return Status::Error(EAGAIN, "volume '" + next.name + "' changed meanwhile: try again");
+    }
+    return rev.status();
+  }
+  return Status();
+}
+
+Result<json> ClusterVolumes::Call(const std::string& node, const std::string& method,
+                                  const json& body) {
+  if (node == options_.node) {
+    if (method == "replica.create") return ReplicaCreate(body);
+    if (method == "replica.serve") return ReplicaServe(body);
+    if (method == "replica.stop") return ReplicaStop(body);
+    if (method == "replica.delete") return ReplicaDelete(body);
+    return Status::Error(ENOSYS, "no method " + method);
+  }
+  auto r = agent_->bus()->Request(node, method, body, options_.bus_timeout, 1);
+  if (!r.ok()) return Status::Error(r.status().code(), node + ": " + r.status().message());
+  return r;
+}
+
+Result<uint32_t> ClusterVolumes::LocalKernelId(const std::string& name, const std::string& uuid) {
+  auto v = volumes_->Inspect(name);
+  if (!v.ok()) return v.status();
+  if (v->spec.uuid != uuid) {
+    return Status::Error(EEXIST, "a different volume '" + name + "' (uuid " + v->spec.uuid +
+                                     ") is on node " + options_.node);
+  }
+  if (!v->kernel_id) return Status::Error(EIO, "volume '" + name + "' has no kernel object");
+  return *v->kernel_id;
+}
+
+Result<json> ClusterVolumes::ReplicaCreate(const json& body) {
+  auto name = Field<std::string>(body, "name");
+  auto uuid = Field<std::string>(body, "uuid");
+  auto size = Field<uint64_t>(body, "size");
+  auto bs = Field<uint32_t>(body, "block_size");
+  for (const Status& s : {name.status(), uuid.status(), size.status(), bs.status()}) {
+    if (!s.ok()) return s;
+  }
+  auto existing = volumes_->Inspect(*name);
+  if (existing.ok()) {
+    if (existing->spec.uuid == *uuid) return json::object();  // a retry
+    return Status::Error(EEXIST, "another volume '" + *name + "' is on node " + options_.node);
+  }
+  if (existing.status().code() != ENOENT) return existing.status();
+  CreateParams p{*name, *size, *bs, {}, *uuid};
+  auto v = volumes_->Create(p);
+  if (!v.ok()) return v.status();
+  return json::object();
+}
+
+Result<json> ClusterVolumes::ReplicaServe(const json& body) {
+  auto name = Field<std::string>(body, "name");
+  auto uuid = Field<std::string>(body, "uuid");
+  auto epoch = Field<uint64_t>(body, "epoch");
+  auto secret = Field<std::string>(body, "secret");
+  for (const Status& s : {name.status(), uuid.status(), epoch.status(), secret.status()}) {
+    if (!s.ok()) return s;
+  }
+  auto key = FromHex(*secret);
+  if (!key.ok()) return key.status();
+  auto id = LocalKernelId(*name, *uuid);
+  if (!id.ok()) return id.status();
+  SetVolumeRequest set;
+  set.epoch = *epoch;
+  set.secret = *key;
+  auto st = kernel_->SetVolume(*id, set);
+  if (!st.ok()) return KernelError(st.status(), "VOLUME_SET for '" + *name + "'");
+  if (uint32_t{options_.port_base} + *id > 65535) {
+    return Status::Error(ERANGE, "no port for kernel volume " + std::to_string(*id) +
+                                     " above replication_port_base");
+  }
+  uint16_t port = static_cast<uint16_t>(options_.port_base + *id);
+  Status s = kernel_->ListenStart(*id, options_.data_address, port);
+  // Already listening (a retried serve): the target keeps its socket and
+  // takes the new epoch from VOLUME_SET above.
+  if (!s.ok() && s.code() != EALREADY && s.code() != EBUSY && s.code() != EEXIST) {
+    return KernelError(s, "LISTEN_START for '" + *name + "'");
+  }
+  KLOG(kInfo, "serving replica",
+       {{"volume", *name}, {"epoch", std::to_string(*epoch)}, {"port", std::to_string(port)}});
+  return json{{"port", port}};
+}
+
+Result<json> ClusterVolumes::ReplicaStop(const json& body) {
+  auto name = Field<std::string>(body, "name");
+  auto uuid = Field<std::string>(body, "uuid");
+  if (!name.ok()) return name.status();
+  if (!uuid.ok()) return uuid.status();
+  auto id = LocalKernelId(*name, *uuid);
+  if (!id.ok()) return id.status().code() == ENOENT ? Result<json>(json::object()) : id.status();
+  Status s = kernel_->ListenStop(*id);
+  if (!s.ok()) KLOG(kDebug, "LISTEN_STOP", {{"volume", *name}, {"error", s.ToString()}});
+  return json::object();
+}
+
+Result<json> ClusterVolumes::ReplicaDelete(const json& body) {
+  auto name = Field<std::string>(body, "name");
+  auto uuid = Field<std::string>(body, "uuid");
+  if (!name.ok()) return name.status();
+  if (!uuid.ok()) return uuid.status();
+  auto id = LocalKernelId(*name, *uuid);
+  if (!id.ok()) {
+    // Gone already (a retry), or another volume of that name: not ours.
+    if (id.status().code() == ENOENT || id.status().code() == EEXIST) return json::object();
+    return id.status();
+  }
+  Status s = kernel_->ListenStop(*id);
+  (void)s;  // not listening is fine
+  s = volumes_->Delete(*name, true);
+  if (!s.ok() && s.code() != ENOENT) return s;
+  return json::object();
+}
+
+Result<json> ClusterVolumes::Create(const CreateParams& p, uint32_t replicas) {
+  auto cur = kvdb_->Get(cluster::VolumeKey(p.name));
+  if (!cur.ok()) return cur.status();
+  if (*cur) return Status::Error(EEXIST, "volume '" + p.name + "' already exists");
+  VolumeRecord v;
+  v.name = p.name;
+  auto uuid = Uuid::Random();
+  if (!uuid.ok()) return uuid.status();
+  v.uuid = uuid->ToString();
+  v.size = p.size;
+  v.block_size = p.block_size;
+  v.labels = p.labels;
+  v.replicas = replicas;
+  v.epoch = 1;
+  auto secret = RandomHex(32);
+  if (!secret.ok()) return secret.status();
+  v.secret = VolumeSecret{VolumeSecret::Kind::kVolume, *secret};
+  v.state = VolumeState::kCreating;
+  v.created_ms = NowMs();
+  std::vector<NodeRecord> nodes;
+  for (const auto& e : agent_->registry().All()) nodes.push_back(e.record);
+  auto placed = PlaceReplicas(PlacementRequestFor(v, options_.node), nodes);
+  if (!placed.ok()) return placed.status();
+  for (uint32_t i = 0; i < placed->size(); i++) {
+    v.replica_set.push_back(ReplicaRef{(*placed)[i], i, std::nullopt, std::nullopt});
+    v.in_sync.push_back((*placed)[i]);
+  }
+  Status s = ValidateVolumeRecord(v);
+  if (!s.ok()) return s;
+  auto rev = kvdb_->CompareAndSwap(cluster::VolumeKey(v.name), 0, VolumeRecordToJson(v));
+  if (!rev.ok()) {
+    if (rev.status().code() == ECANCELED) {
+      return Status::Error(EEXIST, "volume '" + p.name + "' already exists");
+    }
+    return rev.status();
+  }
+  json body = {{"name", v.name}, {"uuid", v.uuid}, {"size", v.size}, {"block_size", v.block_size}};
+  for (const auto& r : v.replica_set) {
+    auto c = Call(r.node, "replica.create", body);
+    if (c.ok()) continue;
+    // Roll back: the client gets an error, so nothing may stay behind.
+    KLOG(kWarning, "volume create failed: rolling back",
+         {{"volume", v.name}, {"node", r.node}, {"error", c.status().ToString()}});
+    for (const auto& o : v.replica_set) {
+      auto d = Call(o.node, "replica.delete", {{"name", v.name}, {"uuid", v.uuid}});
+      (void)d;
+    }
+    auto e = Get(v.name);
+    if (e.ok()) {
+      Status del = kvdb_->CompareAndDelete(cluster::VolumeKey(v.name), e->revision);
+      (void)del;
+    }
+    return c.status();
+  }
+  auto e = Get(v.name);
+  if (!e.ok()) return e.status();
+  VolumeRecord ready = e->record;
+  ready.state = VolumeState::kReady;
+  s = Put(*e, ready);
+  if (!s.ok()) return s;
+  KLOG(kInfo, "cluster volume created",
+       {{"volume", v.name}, {"replicas", std::to_string(v.replica_set.size())}});
+  return ClusterVolumeToJson(ready);
+}
+
+Result<json> ClusterVolumes::Attach(const std::string& name) {
+  auto e = Get(name);
+  if (!e.ok()) return e.status();
+  std::vector<NodeRecord> nodes;
+  for (const auto& n : agent_->registry().All()) nodes.push_back(n.record);
+  NodeStates states = StatesOf(nodes);
+  if (!e->record.FindReplica(options_.node)) {
+    return Status::Error(ENOTSUP, "volume '" + name + "' has no replica on node " + options_.node +
+                                      ": attaching without a local replica is not wired yet");
+  }
+  // Rule 3: the epoch is bumped in etcd before any kernel hears of it.
+  auto next = AttachOn(e->record, options_.node, states);
+  if (!next.ok()) return next.status();
+  if (!(*next == e->record)) {
+    Status s = Put(*e, *next);
+    if (!s.ok()) return s;
+    e = Get(name);
+    if (!e.ok()) return e.status();
+  }
+  auto key = FromHex(e->record.secret.hex);
+  if (!key.ok()) return key.status();
+
+  // Every other replica serves.  One that cannot is recorded out of sync
+  // (CAS) before this node goes on without it (rule 2).
+  struct Peer {
+    ReplicaRef ref;
+    std::string addr;
+    uint16_t port;
+  };
+  std::vector<Peer> peers;
+  for (const auto& r : e->record.replica_set) {
+    if (r.node == options_.node) continue;
+    auto rec = agent_->registry().Get(r.node);
+    auto st = states.find(r.node);
+    Result<json> served = Status::Error(EHOSTDOWN, "node " + r.node + " is not up");
+    if (rec && st != states.end() && st->second.state == NodeState::kUp) {
+      served = Call(r.node, "replica.serve",
+                    {{"name", name},
+                     {"uuid", e->record.uuid},
+                     {"epoch", e->record.epoch},
+                     {"secret", e->record.secret.hex}});
+    }
+    if (served.ok()) {
+      auto port = Field<uint16_t>(*served, "port");
+      if (port.ok()) {
+        peers.push_back({r, rec->record.data_address, *port});
+        continue;
+      }
+      served = port.status();
+    }
+    KLOG(kWarning, "replica cannot serve: outdating it",
+         {{"volume", name}, {"node", r.node}, {"error", served.status().ToString()}});
+    auto out = OutdateReplica(e->record, r.node);
+    if (!out.ok() && out.status().code() != EALREADY) return out.status();
+    if (out.ok()) {
+      Status s = Put(*e, *out);
+      if (!s.ok()) return s;
+      e = Get(name);
+      if (!e.ok()) return e.status();
+    }
+  }
+
+  auto id = LocalKernelId(name, e->record.uuid);
+  if (!id.ok()) return id.status();
+  SetVolumeRequest set;
+  set.epoch = e->record.epoch;
+  set.secret = *key;
+  auto st = kernel_->SetVolume(*id, set);
+  if (!st.ok()) return KernelError(st.status(), "VOLUME_SET for '" + name + "'");
+  auto dev = volumes_->Attach(name);
+  if (!dev.ok()) return dev.status();
+  for (const auto& p : peers) {
+    auto kind = ResyncFor(e->record, p.ref.node);
+    if (!kind.ok()) return kind.status();
+    PeerSync sync = *kind == ResyncKind::kFull ? PeerSync::kFull : PeerSync::kBitmap;
+    Status s = kernel_->PeerAdd(*id, p.ref.slot, p.addr, p.port, p.ref.node, sync);
+    if (!s.ok() && s.code() != EEXIST && s.code() != EALREADY && s.code() != EBUSY) {
+      return KernelError(s, "PEER_ADD of " + p.ref.node + " for '" + name + "'");
+    }
+  }
+  if (e->record.device != *dev) {
+    VolumeRecord with = e->record;
+    with.device = *dev;
+    Status s = Put(*e, with);
+    if (!s.ok()) return s;
+  }
+  KLOG(kInfo, "cluster volume attached",
+       {{"volume", name}, {"device", *dev}, {"epoch", std::to_string(e->record.epoch)}});
+  return json{{"name", name}, {"device", *dev}, {"epoch", e->record.epoch}};
+}
+
+Result<json> ClusterVolumes::Detach(const std::string& name, bool force) {
+  auto e = Get(name);
+  if (!e.ok()) return e.status();
+  if (e->record.attached_node.empty()) return json{{"name", name}, {"state", "detached"}};
+  if (e->record.attached_node != options_.node) {
+    return Status::Error(EBUSY, "volume '" + name + "' is attached on node " +
+                                    e->record.attached_node + ": detach it there");
+  }
+  auto id = LocalKernelId(name, e->record.uuid);
+  if (!id.ok()) return id.status();
+  Status s = volumes_->Detach(name, force);
+  if (!s.ok()) return s;
+  for (const auto& r : e->record.replica_set) {
+    if (r.node == options_.node) continue;
+    Status pr = kernel_->PeerRemove(*id, r.slot);
+    (void)pr;  // a peer that was never added or is gone already
+  }
+  auto next = cluster::Detach(e->record, options_.node);
+  if (!next.ok()) return next.status();
+  s = Put(*e, *next);
+  if (!s.ok()) return s;
+  for (const auto& r : e->record.replica_set) {
+    if (r.node == options_.node) continue;
+    auto stop = Call(r.node, "replica.stop", {{"name", name}, {"uuid", e->record.uuid}});
+    if (!stop.ok()) {
+      KLOG(kWarning, "replica target not stopped",
+           {{"volume", name}, {"node", r.node}, {"error", stop.status().ToString()}});
+    }
+  }
+  return json{{"name", name}, {"state", "detached"}};
+}
+
+Result<json> ClusterVolumes::Delete(const std::string& name, bool force) {
+  auto e = Get(name);
+  if (!e.ok()) return e.status();
+  if (!e->record.attached_node.empty()) {
+    if (!force) {
+      return Status::Error(EBUSY,
+                           "volume '" + name + "' is attached on node " + e->record.attached_node);
+    }
+    if (e->record.attached_node == options_.node) {
+      auto d = Detach(name, true);
+      if (!d.ok()) return d.status();
+      e = Get(name);
+      if (!e.ok()) return e.status();
+    }
+  }
+  if (e->record.state != VolumeState::kDeleting) {
+    VolumeRecord del = e->record;
+    del.state = VolumeState::kDeleting;
+    Status s = Put(*e, del);
+    if (!s.ok()) return s;
+    e = Get(name);
+    if (!e.ok()) return e.status();
+  }
+  // The record stays "deleting" until every replica is gone, so a retry
+  // finishes what a failure left.
+  for (const auto& r : e->record.replica_set) {
+    auto d = Call(r.node, "replica.delete", {{"name", name}, {"uuid", e->record.uuid}});
+    if (!d.ok()) return d.status();
+  }
+  Status s = kvdb_->CompareAndDelete(cluster::VolumeKey(name), e->revision);
+  if (!s.ok()) return s;
+  return json{{"name", name}, {"deleted", true}};
+}
+
+void ClusterVolumes::OnKernelEvent(const KernelEvent& ev) {
+  if (ev.type != KEEL_EVENT_PEER_LOST && ev.type != KEEL_EVENT_PEER_IN_SYNC) return;
+  if (!ev.peer_slot) return;
+  PeerEvent pe{ev.type, ev.volume_id, ev.uuid.ToString(), *ev.peer_slot};
+  // A later event for the same peer supersedes an unrecorded earlier one.
+  pending_.erase(PeerEvent{ev.type == KEEL_EVENT_PEER_LOST ? uint32_t{KEEL_EVENT_PEER_IN_SYNC}
+                                                           : uint32_t{KEEL_EVENT_PEER_LOST},
+                           pe.volume_id, pe.uuid, pe.slot});
+  Status s = HandlePeerEvent(pe);
+  if (!s.ok()) {
+    KLOG(kError, "peer event not recorded in etcd yet: retrying (writes stay frozen)",
+         {{"volume_id", std::to_string(pe.volume_id)},
+          {"slot", std::to_string(pe.slot)},
+          {"error", s.ToString()}});
+    pending_.insert(pe);
+  }
+}
+
+void ClusterVolumes::RetryPending() {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (HandlePeerEvent(*it).ok()) {
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Status ClusterVolumes::HandlePeerEvent(const PeerEvent& pe) {
+  // The local replica the event is about: its name leads to the record.
+  auto all = volumes_->List();
+  if (!all.ok()) return all.status();
+  std::string name;
+  for (const auto& v : *all) {
+    if (v.spec.uuid == pe.uuid && v.kernel_id == pe.volume_id) name = v.spec.name;
+  }
+  if (name.empty()) return Status();  // not a replica of this node's
+  for (int attempt = 0; attempt < 3; attempt++) {
+    auto e = Get(name);
+    if (!e.ok()) return e.status().code() == ENOENT ? Status() : e.status();
+    const VolumeRecord& v = e->record;
+    if (v.attached_node != options_.node) return Status();  // not the attached node's event
+    const ReplicaRef* ref = nullptr;
+    for (const auto& r : v.replica_set) {
+      if (r.slot == pe.slot) ref = &r;
+    }
+    if (!ref) return Status();
+    if (pe.type == KEEL_EVENT_PEER_IN_SYNC) {
+      auto next = MarkInSync(v, ref->node, v.attached_epoch);
+      if (!next.ok()) {
+        int c = next.status().code();
+        return c == EALREADY || c == ESTALE || c == ENOENT ? Status() : next.status();
+      }
+      Status s = Put(*e, *next);
+      if (s.ok()) {
+        KLOG(kInfo, "replica in sync recorded", {{"volume", name}, {"node", ref->node}});
+        return s;
+      }
+      if (s.code() != EAGAIN) return s;
+      continue;  // the record changed meanwhile: decide again
+    }
+    // PEER_LOST.  Rule 2: recorded in etcd first, then the kernel.
+    std::string node = ref->node;
+    auto next = OutdateReplica(v, node);
+    uint64_t epoch = v.epoch;
+    if (next.ok()) {
+      Status s = Put(*e, *next);
+      if (!s.ok()) {
+        if (s.code() == EAGAIN) continue;
+        return s;
+      }
+      epoch = next->epoch;
+    } else if (next.status().code() == EPERM) {
+      // The last in-sync replica: nothing may go on without it.
+      KLOG(kError, "lost peer is the last in-sync replica: writes stay frozen",
+           {{"volume", name}, {"node", node}});
+      return Status();
+    } else if (next.status().code() != EALREADY) {
+      return next.status();
+    }
+    // EALREADY: recorded by an earlier try; the kernel may not know yet.
+    Status k = kernel_->PeerOutdate(pe.volume_id, pe.slot, epoch);
+    if (!k.ok() && k.code() != EINVAL) {
+      // EINVAL: the kernel's epoch is there already (told before a crash).
+      return KernelError(k, "PEER_OUTDATE of " + node + " for '" + name + "'");
+    }
+    KLOG(kWarning, "replica outdated: writes go on without it",
+         {{"volume", name}, {"node", node}, {"epoch", std::to_string(epoch)}});
+    return Status();
+  }
+  return Status::Error(EAGAIN, "volume '" + name + "' keeps changing");
+}
+
+}  // namespace keel

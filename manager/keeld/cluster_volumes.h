@@ -1,0 +1,117 @@
+// ClusterVolumes: the volume lifecycle across nodes in cluster mode
+// (docs/design-cluster.md, "Volumes across nodes").  The volume record in
+// etcd is the truth; every change to it is a CAS made before the kernels
+// are told (rule 3: the epoch is bumped in etcd first).
+//
+//   create  placement over the node records, the record created by CAS
+//           (creating), each chosen node creates its replica (bus
+//           "replica.create", handled locally for this node) with the
+//           volume's uuid, then the record says ready;
+//   attach  AttachOn by CAS (epoch+1), each other replica node serves
+//           ("replica.serve": VOLUME_SET epoch+secret, LISTEN_START on its
+//           data address), then locally VOLUME_SET, attach, PEER_ADD per
+//           peer (full or bitmap as ResyncFor says), device recorded;
+//   detach  peers removed, the disk removed, the record detached by CAS,
+//           replica targets stopped ("replica.stop");
+//   delete  the record marked deleting, every replica deleted
+//           ("replica.delete"), the record removed.
+//
+// Every step can be retried: replicas that exist with the volume's uuid are
+// kept, a retried attach does not bump the epoch again.  Runs on keeld's
+// main thread (the VolumeManager's); bus handlers reach it through `run`.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "manager/cluster/node_agent.h"
+#include "manager/common/status.h"
+#include "manager/kernel/kernel_client.h"
+#include "manager/kvdb/kvdb.h"
+#include "manager/volume/volume_manager.h"
+
+namespace keel {
+
+class ClusterVolumes {
+ public:
+  // Runs `fn` on keeld's main thread and returns its result (bus handlers
+  // run on the bus's threads).
+  using RunOnMain = std::function<Result<nlohmann::json>(std::function<Result<nlohmann::json>()>)>;
+
+  struct Options {
+    std::string node;
+    std::string data_address;
+    uint16_t port_base = 7800;  // a replica target listens on port_base + its kernel id
+    std::chrono::milliseconds bus_timeout{10000};
+  };
+
+  ClusterVolumes(Options options, Kvdb* kvdb, cluster::NodeAgent* agent, VolumeManager* volumes,
+                 KernelClient* kernel, RunOnMain run);
+
+  // Registers the replica.* handlers on the agent's bus.
+  Status RegisterHandlers();
+
+  // The API commands (main thread).
+  Result<nlohmann::json> Create(const CreateParams& params, uint32_t replicas);
+  Result<nlohmann::json> Attach(const std::string& name);
+  Result<nlohmann::json> Detach(const std::string& name, bool force);
+  Result<nlohmann::json> Delete(const std::string& name, bool force);
+
+  // Kernel events (main thread).  On the attached node, PEER_LOST: the
+  // peer is recorded out of sync by CAS (epoch+1) and only then told to the
+  // kernel (PEER_OUTDATE), so frozen writes resume without it (rule 2);
+  // PEER_IN_SYNC: the peer joins the in-sync set by CAS.  When etcd does
+  // not answer nothing is told to the kernel (its IO stays frozen) and the
+  // event is retried by RetryPending.
+  void OnKernelEvent(const KernelEvent& event);
+  // Retries the events etcd could not record yet (main loop tick).
+  void RetryPending();
+
+ private:
+  struct PeerEvent {
+    uint32_t type = 0;
+    uint32_t volume_id = 0;
+    std::string uuid;
+    uint32_t slot = 0;
+    bool operator<(const PeerEvent& o) const {
+      return std::tie(type, volume_id, uuid, slot) < std::tie(o.type, o.volume_id, o.uuid, o.slot);
+    }
+  };
+  // Ok when done or nothing is to be done; an error leaves it pending.
+  Status HandlePeerEvent(const PeerEvent& pe);
+  std::set<PeerEvent> pending_;
+
+  struct Entry {
+    cluster::VolumeRecord record;
+    int64_t revision = 0;
+  };
+  Result<Entry> Get(const std::string& name);
+  Status Put(const Entry& e, const cluster::VolumeRecord& next);
+  // Sends `method` to `node`, or runs its handler here for this node.
+  Result<nlohmann::json> Call(const std::string& node, const std::string& method,
+                              const nlohmann::json& body);
+
+  // Handlers (main thread): body carries the volume record's fields needed.
+  Result<nlohmann::json> ReplicaCreate(const nlohmann::json& body);
+  Result<nlohmann::json> ReplicaServe(const nlohmann::json& body);
+  Result<nlohmann::json> ReplicaStop(const nlohmann::json& body);
+  Result<nlohmann::json> ReplicaDelete(const nlohmann::json& body);
+  // This node's kernel id of the replica of `name` with `uuid`.
+  Result<uint32_t> LocalKernelId(const std::string& name, const std::string& uuid);
+
+  const Options options_;
+  Kvdb* const kvdb_;
+  cluster::NodeAgent* const agent_;
+  VolumeManager* const volumes_;
+  KernelClient* const kernel_;
+  const RunOnMain run_;
+};
+
+// The record as the API shows a cluster volume.
+nlohmann::json ClusterVolumeToJson(const cluster::VolumeRecord& v);
+
+}  // namespace keel

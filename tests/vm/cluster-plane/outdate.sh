@@ -1,0 +1,68 @@
+#!/bin/bash
+# Cluster mode, rule 2: a repl=3 volume attached on node 1 takes writes
+# (fio, crc32c verify); node 2's keeld is killed and its link cut.  The
+# kernel on node 1 reports PEER_LOST and freezes writes; keeld n1 records
+# n2 out of sync in etcd (CAS, epoch bumped) and only then answers
+# PEER_OUTDATE, so fio completes, verified, without n2.  n1 and n3 stay
+# identical.
+# vm-kernels: newest
+# vm-timeout: 600
+. "$KEEL_ROOT/tests/vm/lib/guest.sh"
+. "$KEEL_ROOT/tests/vm/lib/pool.sh"
+. "$KEEL_ROOT/tests/vm/lib/nodes.sh"
+. "$KEEL_ROOT/tests/vm/lib/cluster-plane.sh"
+
+record() { cp_etcd_get /keel/volumes/db; }
+local_field() { cp_api "$1" volume.inspect name=db | json_get "result.$2"; }
+
+pool_setup xfs 3G
+cp_setup 3
+cp_wait '[ "$(cp_api 1 cluster.status | json_get result.nodes.up)" = 3 ]' 20 "3 nodes up"
+cp_api 1 volume.create name=db size=64M replicas=3 > /dev/null || fail "create"
+uuid=$(record | json_get uuid)
+dev=$(cp_api 1 volume.attach name=db | json_get result.device)
+[ -b "$dev" ] || fail "attach: no device"
+id=$(local_field 1 kernel_id)
+peer_state() {
+	"$KEELSETUP" status "$id" --json | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["peers"]:
+    if p["slot"] == int(sys.argv[1]): print(p["state"])' "$1"
+}
+cp_wait '[ "$(peer_state 1)" = in-sync ] && [ "$(peer_state 2)" = in-sync ]' 30 "peers in sync"
+expect_eq "epoch after attach" "$(record | json_get epoch)" 2
+
+fio --name=cp --filename="$dev" --direct=1 --ioengine=libaio --rw=randwrite \
+	--bssplit=4k/50:64k/30:256k/20 --iodepth=16 --verify=crc32c --verify_fatal=1 \
+	--do_verify=1 --randrepeat=0 --size=64M --io_size=48M --rate=8m \
+	--output-format=terse > /tmp/fio.out 2>&1 &
+fio_pid=$!
+sleep 2
+cp_keeld_kill 2
+cp_link_down 2
+t0=$SECONDS
+cp_wait '[ "$(record | json_get epoch)" = 3 ]' 30 "the outdate recorded in etcd"
+echo "outdate recorded after $((SECONDS - t0)) s"
+expect_eq "in_sync" "$(record | json_get in_sync | tr -d ' \n')" '["n1","n3"]'
+expect_eq "n2 synced_epoch" "$(record | json_get replica_set.1.synced_epoch)" 2
+wait $fio_pid || { cat /tmp/fio.out; fail "fio failed after the peer was lost"; }
+echo "fio done $((SECONDS - t0)) s after the cut"
+expect_eq "peer n2 in the kernel" "$(peer_state 1)" outdated
+expect_eq "peer n3 in the kernel" "$(peer_state 2)" in-sync
+expect_eq "write errors" "$("$KEELSETUP" stats "$id" --json | json_get errors)" 0
+grep -q "replica outdated" "$(cp_log 1)" || fail "no outdate in n1's log"
+
+cp_api 1 volume.detach name=db > /dev/null || fail "detach"
+sync
+sums=
+for i in 1 3; do
+	kid=$(local_field "$i" kernel_id)
+	off=$("$KEELSETUP" status "$kid" --json | json_get data_offset)
+	s=$(dd if="$(cp_pool "$i")/$uuid.img" bs=1M skip=$((off >> 20)) count=64 iflag=direct \
+		status=none | sha256sum | cut -d' ' -f1)
+	echo "replica n$i: $s"
+	sums="$sums $s"
+done
+[ "$(tr ' ' '\n' <<< "$sums" | sort -u | grep -c .)" = 1 ] || fail "replicas n1 and n3 differ"
+for i in 1 3; do cp_keeld_stop "$i"; done
+echo "ok"
