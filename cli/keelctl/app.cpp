@@ -91,11 +91,13 @@ const std::vector<CommandSpec>& Commands() {
        "gives it a disk.  Sizes take binary units: 512M, 10G, 1.5T (K = 1024), or bytes;\n"
        "the size must be a multiple of the block size and fit in the pool's free space.\n"
        "Names (and label keys) are 1-63 characters of A-Z a-z 0-9 _ . - starting with a\n"
-       "letter or digit.  --repl 2 and 3 need the cluster plane (etcd), not served yet.\n"
+       "letter or digit.  --repl 2 and 3 need keeld in cluster mode (etcd_endpoints):\n"
+       "the cluster places the replicas on distinct nodes, spread over zones then racks.\n"
        "Prints the volume (-o json: the volume object of docs/keelctl.md; -q: nothing).\n"
        "\n"
        "Examples:\n"
        "  keelctl volume create db --size 10G\n"
+       "  keelctl volume create pg --size 10G --repl 3\n"
        "  keelctl volume create web --size 512M --block-size 512 --label tier=gold --label "
        "app=nginx\n"
        "  keelctl volume create -q scratch --size 1.5T && echo created",
@@ -113,7 +115,7 @@ const std::vector<CommandSpec>& Commands() {
              ->allow_extra_args(false)
              ->type_name("KEY=VALUE");
          sub.add_option("--repl", a.create.replicas,
-                        "Number of replicas, 1-3 (default 1; 2 and 3 need a cluster)")
+                        "Number of replicas, 1-3 (default 1; 2 and 3 need cluster mode)")
              ->check(CLI::Range(1, 3));
        },
        [](Ctx& c) { return RunVolumeCreate(c.api, c.a.create, c.o); }},
@@ -292,7 +294,7 @@ std::string CommandPath(CLI::App* app) {
 
 const char kTopFooter[] =
     "Commands:\n"
-    "  volume create NAME --size SIZE [--block-size 512|4096] [--label K=V ...]\n"
+    "  volume create NAME --size SIZE [--block-size 512|4096] [--label K=V ...] [--repl N]\n"
     "  volume list | inspect NAME | attach NAME | detach NAME [--force]\n"
     "  volume delete NAME [--force] [--yes]\n"
     "  node list | inspect [NAME]\n"

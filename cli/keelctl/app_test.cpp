@@ -131,14 +131,15 @@ TEST_CASE("keelctl parse: --label repeats, one value each, and NAME may come aft
   CHECK(h.out.str().empty());
 }
 
-TEST_CASE("keelctl parse: --repl 1 is accepted, --repl 2 needs a cluster (exit 1)") {
+TEST_CASE("keelctl parse: --repl 1 is not sent, --repl 2 is sent as replicas") {
   Harness h;
   h.api->ReplyOk(Volume("db"));
   CHECK(h.Run({"volume", "create", "db", "--size", "1G", "--repl", "1", "-q"}) == kExitOk);
+  CHECK(h.api->calls[0].args.contains("replicas") == false);
   Harness h2;
-  CHECK(h2.Run({"volume", "create", "db", "--size", "1G", "--repl", "2"}) == kExitError);
-  CHECK(h2.api->calls.empty());
-  CHECK(h2.err.str().find("needs the cluster plane") != std::string::npos);
+  h2.api->ReplyOk(Volume("db"));
+  CHECK(h2.Run({"volume", "create", "db", "--size", "1G", "--repl", "2", "-q"}) == kExitOk);
+  CHECK(h2.api->calls[0].args["replicas"] == 2);
 }
 
 TEST_CASE("keelctl parse: global options work before and after the command") {

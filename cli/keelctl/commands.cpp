@@ -173,13 +173,8 @@ CreateRequest BuildCreateRequest(const CreateArgs& a) {
   };
   Status s = ValidateName("volume name", a.name);
   if (!s.ok()) return usage(s.message());
-  if (a.replicas != 1) {
-    r.error = {kExitError, "cluster_required",
-               "--repl " + std::to_string(a.replicas) +
-                   ": replication across nodes needs the cluster plane (etcd configured as "
-                   "the kvdb), which this keeld does not serve yet",
-               "create the volume with --repl 1 (the default); see docs/keelctl.md", ""};
-    return r;
+  if (a.replicas < 1 || a.replicas > 3) {
+    return usage("--repl: " + std::to_string(a.replicas) + " is not 1, 2 or 3");
   }
   auto size = ParseSize(a.size);
   if (!size.ok()) return usage("--size: " + size.status().message());
@@ -201,6 +196,9 @@ CreateRequest BuildCreateRequest(const CreateArgs& a) {
   }
   r.args = {{"name", a.name}, {"size", *size}, {"block_size", a.block_size}};
   if (!labels.empty()) r.args["labels"] = labels;
+  // Sent only when not the default, so a keeld without cluster volumes
+  // still takes every single-node create.
+  if (a.replicas != 1) r.args["replicas"] = a.replicas;
   r.ok = true;
   return r;
 }
@@ -215,7 +213,15 @@ int RunVolumeCreate(ApiClient& api, const CreateArgs& a, const Output& o) {
   } else if (!o.quiet) {
     o.out << "volume " << Quoted(a.name) << " created: " << SizeText(r.result, "size")
           << ", block size " << FieldText(r.result, "block_size") << ", "
-          << PaintState(FieldText(r.result, "state"), o.color) << "\n";
+          << PaintState(FieldText(r.result, "state"), o.color);
+    // A cluster volume (docs/api.md): where its replicas are.
+    const json& set = r.result.contains("replica_set") ? r.result["replica_set"] : json();
+    if (set.is_array() && !set.empty()) {
+      std::string nodes;
+      for (const json& rep : set) nodes += (nodes.empty() ? "" : ", ") + FieldText(rep, "node");
+      o.out << ", replicas on " << nodes;
+    }
+    o.out << "\n";
   }
   return kExitOk;
 }
@@ -257,7 +263,9 @@ int RunVolumeAttach(ApiClient& api, const std::string& name, const Output& o) {
   } else if (o.quiet) {
     o.out << FieldText(r.result, "device") << "\n";
   } else {
-    o.out << "volume " << Quoted(name) << " attached at " << FieldText(r.result, "device") << "\n";
+    o.out << "volume " << Quoted(name) << " attached at " << FieldText(r.result, "device");
+    if (r.result.contains("epoch")) o.out << " (epoch " << FieldText(r.result, "epoch") << ")";
+    o.out << "\n";
   }
   return kExitOk;
 }

@@ -66,9 +66,9 @@ struct CreateArgs {
   std::vector<std::string> labels;  // "key=value"
   int replicas = 1;
 };
-// Checks `a` and builds volume.create's args (the size in bytes); a
-// CliError with kExitUsage (or, for --repl 2 and 3, the cluster plane's
-// absence) otherwise.  `ok` says which of the two is set.
+// Checks `a` and builds volume.create's args (the size in bytes; replicas
+// only when not 1); a CliError with kExitUsage otherwise.  `ok` says which
+// of the two is set.
 struct CreateRequest {
   bool ok = false;
   nlohmann::json args;

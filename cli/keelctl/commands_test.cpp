@@ -125,18 +125,77 @@ TEST_CASE("keelctl volume create: bad names and labels are usage errors, nothing
   }
 }
 
-TEST_CASE("keelctl volume create: --repl 2 and 3 say a cluster is needed and send nothing") {
-  for (int repl : {2, 3}) {
+TEST_CASE("keelctl volume create: --repl 2 and 3 are sent as replicas, 1 is not sent") {
+  for (int repl : {1, 2, 3}) {
+    CAPTURE(repl);
     ScriptedApiClient api;
     Io io;
     CreateArgs a = Create("db", "1G");
     a.replicas = repl;
-    CHECK(RunVolumeCreate(api, a, io.Json()) == kExitError);
-    CHECK(api.calls.empty());
-    CHECK(io.err.str().find("replication across nodes needs the cluster plane (etcd") !=
-          std::string::npos);
-    CHECK(json::parse(io.out.str())["error"]["code"] == "cluster_required");
+    api.ReplyOk(Volume("db", "detached"));
+    CHECK(RunVolumeCreate(api, a, io.Text()) == kExitOk);
+    REQUIRE(api.calls.size() == 1);
+    json want = {{"name", "db"}, {"size", 1073741824}, {"block_size", 4096}};
+    if (repl != 1) want["replicas"] = repl;
+    CHECK(api.calls[0].args == want);
   }
+  for (int repl : {0, 4, -1}) {
+    CAPTURE(repl);
+    ScriptedApiClient api;
+    Io io;
+    CreateArgs a = Create("db", "1G");
+    a.replicas = repl;
+    CHECK(RunVolumeCreate(api, a, io.Text()) == kExitUsage);
+    CHECK(api.calls.empty());
+  }
+}
+
+TEST_CASE("keelctl volume create: --repl 3 on a single-node keeld says it has no cluster") {
+  ScriptedApiClient api;
+  Io io;
+  CreateArgs a = Create("db", "1G");
+  a.replicas = 3;
+  api.ReplyError("invalid_argument", "replicas > 1 needs cluster mode (etcd_endpoints is not set)");
+  CHECK(RunVolumeCreate(api, a, io.Json()) == kExitError);
+  CHECK(io.err.str() ==
+        "keelctl: keeld runs without a cluster (no etcd_endpoints in /etc/keel/keeld.conf); "
+        "see docs/configuration.md\n");
+  CHECK(json::parse(io.out.str())["error"]["code"] == "not_in_cluster");
+}
+
+TEST_CASE("keelctl volume create and attach: a cluster volume's replicas and epoch are shown") {
+  ScriptedApiClient api;
+  Io create, attach;
+  json v = {{"name", "db"},
+            {"size", 67108864ULL},
+            {"block_size", 4096},
+            {"replicas", 3},
+            {"epoch", 1},
+            {"state", "ready"},
+            {"in_sync", {"n1", "n2", "n3"}},
+            {"replica_set",
+             {{{"node", "n1"}, {"slot", 0}},
+              {{"node", "n2"}, {"slot", 1}},
+              {{"node", "n3"}, {"slot", 2}}}}};
+  api.ReplyOk(v);
+  api.ReplyOk({{"name", "db"}, {"device", "/dev/keel2"}, {"epoch", 2}});
+  CreateArgs a = Create("db", "64M");
+  a.replicas = 3;
+  CHECK(RunVolumeCreate(api, a, create.Text()) == kExitOk);
+  CHECK(create.out.str() ==
+        "volume 'db' created: 64 MiB, block size 4096, ready, replicas on n1, n2, n3\n");
+  CHECK(RunVolumeAttach(api, "db", attach.Text()) == kExitOk);
+  CHECK(attach.out.str() == "volume 'db' attached at /dev/keel2 (epoch 2)\n");
+}
+
+TEST_CASE("keelctl volume create: placement's refusal comes out with keeld's reason") {
+  ScriptedApiClient api;
+  Io io;
+  CreateArgs a = Create("db", "1G");
+  a.replicas = 3;
+  api.ReplyError("insufficient_capacity", "need 3 nodes in distinct zones, 2 available: n1, n2");
+  CHECK(RunVolumeCreate(api, a, io.Text()) == kExitError);
+  CHECK(io.err.str().find("keelctl: need 3 nodes in distinct zones, 2 available: n1, n2\n") == 0);
 }
 
 TEST_CASE("keelctl volume create: an existing name exits 7 with keeld's message") {
