@@ -356,6 +356,10 @@ Result<json> ClusterVolumes::Attach(const std::string& name) {
 
   auto id = LocalKernelId(name, e->record.uuid);
   if (!id.ok()) return id.status();
+  // This replica may have served the old attached node (a failover): it is
+  // the source now, not a target.
+  Status ls = kernel_->ListenStop(*id);
+  (void)ls;  // not listening
   SetVolumeRequest set;
   set.epoch = e->record.epoch;
   set.secret = *key;
