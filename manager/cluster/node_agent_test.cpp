@@ -33,7 +33,7 @@ struct Cluster {
     auto e = EtcdProcess::Start();
     REQUIRE(e.ok());
     etcd = std::move(e).value();
-    auto k = EtcdKvdb::Open({{etcd->client_url()}, 2000ms});
+    auto k = EtcdKvdb::Open({{etcd->client_url()}, 5000ms});
     REQUIRE(k.ok());
     kv = std::move(k).value();
   }
@@ -92,7 +92,7 @@ TEST_CASE("node agent: register, heartbeats, one coordinator, down and back") {
         return Coordinators({a.get(), b.get(), d.get()}) == 1 &&
                a->Coordinator() == b->Coordinator() && b->Coordinator() == d->Coordinator();
       },
-      5000ms));
+      10000ms));
   auto l = a->NodeList();
   REQUIRE(l.ok());
   const auto& nb = (*l)["nodes"][1];
@@ -125,7 +125,7 @@ TEST_CASE("node agent: register, heartbeats, one coordinator, down and back") {
         return r.ok() && r->capacity_bytes == 2000 && r->free_bytes == 1500 &&
                r->state == NodeState::kUp;
       },
-      3000ms));
+      10000ms));
 
   // A node that is not the coordinator stops: its heartbeats stop, and the
   // coordinator records it down (its alive key went with its lease).
@@ -133,10 +133,10 @@ TEST_CASE("node agent: register, heartbeats, one coordinator, down and back") {
   std::unique_ptr<NodeAgent>* victim = coord == "d" ? &b : &d;
   std::string victim_name = (*victim)->node();
   victim->reset();
-  CHECK(WaitFor([&] { return c.Recorded(victim_name) == NodeState::kDown; }, 3000ms));
+  CHECK(WaitFor([&] { return c.Recorded(victim_name) == NodeState::kDown; }, 10000ms));
   // It comes back (same name, new keys): heartbeats bring it up again.
   *victim = c.Start(victim_name);
-  CHECK(WaitFor([&] { return c.Recorded(victim_name) == NodeState::kUp; }, 3000ms));
+  CHECK(WaitFor([&] { return c.Recorded(victim_name) == NodeState::kUp; }, 10000ms));
 
   // The coordinator stops: another node takes over (its key was revoked,
   // so no TTL to wait for) and becomes the only coordinator.
@@ -152,15 +152,15 @@ TEST_CASE("node agent: register, heartbeats, one coordinator, down and back") {
     if (*p) rest.push_back(p->get());
   }
   REQUIRE(rest.size() == 2);
-  CHECK(WaitFor([&] { return Coordinators(rest) == 1; }, 3000ms));
+  CHECK(WaitFor([&] { return Coordinators(rest) == 1; }, 10000ms));
   CHECK(rest[0]->Coordinator() != coord);
-  CHECK(WaitFor([&] { return c.Recorded(coord) == NodeState::kDown; }, 3000ms));
+  CHECK(WaitFor([&] { return c.Recorded(coord) == NodeState::kDown; }, 10000ms));
 }
 
 TEST_CASE("node agent: a coordinator that dies without revoking is replaced after its TTL") {
   Cluster c;
   auto a = c.Start("a");
-  REQUIRE(WaitFor([&] { return a->IsCoordinator(); }, 3000ms));
+  REQUIRE(WaitFor([&] { return a->IsCoordinator(); }, 10000ms));
   auto b = c.Start("b");
   // Steal a's place the way a crash would look: delete nothing, but make
   // its lease lapse by revoking it behind its back; b takes over.
@@ -168,20 +168,20 @@ TEST_CASE("node agent: a coordinator that dies without revoking is replaced afte
   REQUIRE(key.ok());
   REQUIRE(*key);
   REQUIRE(c.kv->Revoke((*key)->lease).ok());
-  CHECK(WaitFor([&] { return b->IsCoordinator() || a->IsCoordinator(); }, 4000ms));
+  CHECK(WaitFor([&] { return b->IsCoordinator() || a->IsCoordinator(); }, 10000ms));
   // Whoever won, it is one of them and both agree; a registered again
   // under a new lease (its alive key is back).
   CHECK(WaitFor(
       [&] {
         return Coordinators({a.get(), b.get()}) == 1 && a->Coordinator() == b->Coordinator();
       },
-      4000ms));
+      10000ms));
   CHECK(WaitFor(
       [&] {
         auto alive = c.kv->Get(AliveKey("a"));
         return alive.ok() && alive->has_value();
       },
-      4000ms));
+      10000ms));
 }
 
 }  // namespace
