@@ -6,7 +6,8 @@
 # (epoch bumped in etcd first, node 1's replica out of the in-sync set)
 # and node 3's disk holds exactly what node 1 wrote; writes go on there.
 # Before node 1 is recorded down, the attach on node 3 is refused.
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 100
 # vm-timeout: 600
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"

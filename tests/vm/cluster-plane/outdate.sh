@@ -5,7 +5,8 @@
 # n2 out of sync in etcd (CAS, epoch bumped) and only then answers
 # PEER_OUTDATE, so fio completes, verified, without n2.  n1 and n3 stay
 # identical.
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 100
 # vm-timeout: 600
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"

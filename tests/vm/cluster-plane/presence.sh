@@ -4,7 +4,8 @@
 # crashed and cut-off node is recorded down (heartbeats stop) and back up
 # when it returns; a crashed coordinator is replaced after its lease TTL
 # and recorded down; SIGTERM leaves at once (lease revoked).
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 70
 # vm-timeout: 600
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"

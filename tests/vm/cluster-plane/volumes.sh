@@ -4,7 +4,8 @@
 # on each node; attached on node 1 with the epoch bumped in etcd first and
 # the other two serving as kernel peers; random writes verified with
 # crc32c; every replica byte-identical after detach; deleted everywhere.
-# vm-kernels: newest
+# vm-kernels: one
+# vm-cost: 80
 # vm-timeout: 600
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
