@@ -4,7 +4,7 @@
 #                   user space (CMake, C++20) into build/
 #   make deps       install missing Debian packages (apt-get; idempotent)
 #   make check      build, unit tests, module in VMs on every kernel, summary
-#   make demo       boot a guest and show keel.ko at work
+#   make demo       boot a guest: three nodes, a replicated volume, failover
 #   make lint       checkpatch.pl on the kernel sources, clang-format check
 #   make clean      remove build/
 #
@@ -65,7 +65,7 @@ check: deps
 
 demo: deps
 	@$(MAKE) -s all
-	@tests/demo/foundation-demo.sh
+	@tests/demo/cluster-demo.sh
 
 # Keel against the raw backing and DRBD 8.4, side by side in one guest
 # (bench/compare.sh; docs/benchmarks.md).  BENCH_KERNEL=<release> picks the

@@ -4,9 +4,7 @@
 # (guest-cluster-demo.sh): etcd and three nodes, each with its keeld, driven
 # with keelctl.  Prints the guest's narrated log; exits non-zero if any step
 # failed.  Everything runs in the guest, so nothing is left behind here.
-# Not yet the target of make demo: on a loaded host (TCG) it has run every
-# step but not within the VM time limit; make demo still runs
-# foundation-demo.sh.
+# make check runs the same guest script (tests/vm/cluster-plane/demo.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/tests/vm
