@@ -81,7 +81,4 @@ ApiError ErrorFromStatus(const Status& s);
 std::string OkReply(const nlohmann::json& result);
 std::string ErrorReply(const ApiError& e);
 
-// Depth of brackets outside strings; stops counting past `limit`.
-int JsonDepth(std::string_view text, int limit);
-
 }  // namespace keel

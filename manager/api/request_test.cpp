@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "manager/common/json_depth.h"
+
 namespace keel {
 namespace {
 

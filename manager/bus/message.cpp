@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <initializer_list>
 
+#include "manager/common/json_depth.h"
 #include "manager/config/config.h"
 
 namespace keel::bus {
@@ -11,34 +12,6 @@ namespace {
 // Longest error message carried in an error reply; longer ones are cut by
 // the sender (they are for people, and a huge one is a bug).
 constexpr size_t kMaxErrorMessage = 4096;
-
-// Deepest nesting in `text`, stopping early once over `limit`.  Counts
-// brackets outside strings; the parser rejects anything it miscounts.
-int JsonDepth(std::string_view text, int limit) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) max_depth = depth;
-      if (max_depth > limit) return max_depth;
-    } else if (c == ']' || c == '}') {
-      depth--;
-    }
-  }
-  return max_depth;
-}
 
 bool HasMethod(MessageType t) { return t == MessageType::kRequest || t == MessageType::kNotify; }
 bool HasBody(MessageType t) { return t != MessageType::kError; }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "manager/common/json_depth.h"
 #include "manager/common/uuid.h"
 #include "manager/config/config.h"
 
@@ -19,29 +20,6 @@ namespace {
 // Records are small; anything nested deeper than this is not one of ours,
 // and refusing it before nlohmann parses bounds the parser's recursion.
 constexpr int kMaxDepth = 8;
-
-bool TooDeep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth) return true;
-    } else if (c == ']' || c == '}') {
-      depth--;
-    }
-  }
-  return false;
-}
 
 std::string TypeName(const json& v) {
   if (v.is_number_unsigned()) return "unsigned integer";
@@ -146,7 +124,7 @@ class Fields {
 };
 
 Result<json> ParseObject(std::string_view text, const std::string& what) {
-  if (TooDeep(text)) {
+  if (JsonDepth(text, kMaxDepth) > kMaxDepth) {
     return Status::Error(EUCLEAN,
                          what + ": nests deeper than " + std::to_string(kMaxDepth) + " levels");
   }

@@ -26,12 +26,12 @@ result() {
 # name: sources (beside the target)
 declare -A targets=(
 	[api_request]="tests/fuzz/api_request_fuzz.cpp manager/api/request.cpp manager/config/config.cpp
-		manager/log/log.cpp manager/common/size.cpp manager/common/status.cpp"
+		manager/log/log.cpp manager/common/size.cpp manager/common/status.cpp manager/common/json_depth.cpp"
 	[bus_message]="tests/fuzz/bus_message_fuzz.cpp manager/bus/message.cpp manager/config/config.cpp
-		manager/log/log.cpp manager/common/size.cpp manager/common/status.cpp"
+		manager/log/log.cpp manager/common/size.cpp manager/common/status.cpp manager/common/json_depth.cpp"
 	[cluster_records]="tests/fuzz/cluster_records_fuzz.cpp manager/cluster/records.cpp
 		manager/config/config.cpp manager/log/log.cpp manager/common/size.cpp
-		manager/common/status.cpp manager/common/uuid.cpp"
+		manager/common/status.cpp manager/common/uuid.cpp manager/common/json_depth.cpp"
 )
 per=$((total / ${#targets[@]}))
 for name in "${!targets[@]}"; do
