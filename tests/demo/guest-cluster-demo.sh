@@ -26,7 +26,7 @@ say "Keel: three nodes (network namespaces n1 n2 n3 in this guest), one etcd, a 
 pool_setup xfs 3G
 cp_setup 3
 trap demo_cleanup EXIT
-cp_wait '[ "$(cp_api 1 cluster.status | json_get result.nodes.up)" = 3 ]' 20 "3 nodes up"
+cp_wait_up 3
 kc 1 cluster status
 
 say "A volume with three replicas, one on each node"

@@ -13,12 +13,12 @@
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"
 . "$KEEL_ROOT/tests/vm/lib/cluster-plane.sh"
 
-record() { cp_etcd_get /keel/volumes/db; }
-local_field() { cp_api "$1" volume.inspect name=db | json_get "result.$2"; }
+record() { cp_record db; }
+local_field() { cp_local_field "$1" db "$2"; }
 
 pool_setup xfs 3G
 cp_setup 3
-cp_wait '[ "$(cp_api 1 cluster.status | json_get result.nodes.up)" = 3 ]' 20 "3 nodes up"
+cp_wait_up 3
 cp_api 1 volume.create name=db size=64M replicas=3 > /dev/null || fail "create"
 uuid=$(record | json_get uuid)
 dev=$(cp_api 1 volume.attach name=db | json_get result.device)

@@ -17,6 +17,9 @@
 #   cp_node_state NAME      node NAME's state as recorded in etcd
 #   cp_wait COND SECS WHAT  retry the shell condition COND every 0.5 s
 #   cp_coordinator          the coordinator's node name, from etcd
+#   cp_wait_up N            wait until node 1 sees N nodes up
+#   cp_record NAME          volume NAME's record in etcd (JSON)
+#   cp_local_field I NAME F field F of node I's local view of volume NAME
 
 CP_ETCD_IP=10.214.0.254
 CP_ETCD_URL=http://$CP_ETCD_IP:2379
@@ -112,6 +115,14 @@ cp_etcd_get() {
 cp_node_state() { cp_etcd_get "/keel/nodes/$1" | json_get state 2>/dev/null || echo none; }
 
 cp_coordinator() { cp_etcd_get /keel/coordinator; }
+
+cp_wait_up() {
+	cp_wait "[ \"\$(cp_api 1 cluster.status | json_get result.nodes.up)\" = $1 ]" 20 "$1 nodes up"
+}
+
+cp_record() { cp_etcd_get "/keel/volumes/$1"; }
+
+cp_local_field() { cp_api "$1" volume.inspect "name=$2" | json_get "result.$3"; }
 
 cp_wait() {
 	local cond=$1 secs=$2 what=$3 t=0
