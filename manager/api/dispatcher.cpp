@@ -62,6 +62,10 @@ std::string ApiDispatcher::Handle(std::string_view text) {
   }
   const Request& r = std::get<Request>(parsed);
   auto fail = [](const Status& s) { return ErrorReply(ErrorFromStatus(s)); };
+  auto NotClustered = [] {
+    return ErrorReply({api_error::kInvalidRequest,
+                       "keeld is not in cluster mode (etcd_endpoints is not set)", 0});
+  };
   switch (r.command) {
     case Command::kNodeInfo: {
       json info = node_info_ ? node_info_() : json::object();
@@ -106,9 +110,15 @@ std::string ApiDispatcher::Handle(std::string_view text) {
     }
     case Command::kVolumeAttach: {
       if (cluster_.volume_attach) {
-        auto v = cluster_.volume_attach(r.name);
+        auto v = cluster_.volume_attach(r.name, r.node);
         if (!v.ok()) return fail(v.status());
         return OkReply(*v);
+      }
+      if (!r.node.empty()) {
+        return ErrorReply({api_error::kInvalidRequest,
+                           "attaching on another node needs cluster mode (etcd_endpoints is not "
+                           "set)",
+                           0});
       }
       auto dev = volumes_->Attach(r.name);
       if (!dev.ok()) return fail(dev.status());
@@ -134,14 +144,28 @@ std::string ApiDispatcher::Handle(std::string_view text) {
       if (!s.ok()) return fail(s);
       return OkReply({{"name", r.name}, {"deleted", true}});
     }
+    case Command::kVolumeStatus: {
+      if (!cluster_.volume_status) return NotClustered();
+      auto v = cluster_.volume_status(r.name);
+      if (!v.ok()) return fail(v.status());
+      return OkReply(*v);
+    }
+    case Command::kNodeCordon:
+    case Command::kNodeUncordon:
+    case Command::kNodeDrain: {
+      if (!cluster_.node_flags) return NotClustered();
+      auto flags = r.command == Command::kNodeCordon     ? ClusterApi::NodeFlags::kCordon
+                   : r.command == Command::kNodeUncordon ? ClusterApi::NodeFlags::kUncordon
+                                                         : ClusterApi::NodeFlags::kDrain;
+      auto v = cluster_.node_flags(r.name, flags);
+      if (!v.ok()) return fail(v.status());
+      return OkReply(*v);
+    }
     case Command::kNodeList:
     case Command::kClusterStatus: {
       const auto& call =
           r.command == Command::kNodeList ? cluster_.node_list : cluster_.cluster_status;
-      if (!call) {
-        return ErrorReply({api_error::kInvalidRequest,
-                           "keeld is not in cluster mode (etcd_endpoints is not set)", 0});
-      }
+      if (!call) return NotClustered();
       auto body = call();
       if (!body.ok()) return fail(body.status());
       return OkReply(*body);

@@ -21,9 +21,16 @@ struct ClusterApi {
   // (the record in etcd, replicas on other nodes) instead of the
   // node-local VolumeManager.
   std::function<Result<nlohmann::json>(const CreateParams&, uint32_t replicas)> volume_create;
-  std::function<Result<nlohmann::json>(const std::string& name)> volume_attach;
+  // `node` "" = this node; another node: keeld forwards the attach there.
+  std::function<Result<nlohmann::json>(const std::string& name, const std::string& node)>
+      volume_attach;
   std::function<Result<nlohmann::json>(const std::string& name, bool force)> volume_detach;
   std::function<Result<nlohmann::json>(const std::string& name, bool force)> volume_delete;
+  // volume.status: the record and, from the attached node, its peers' sync.
+  std::function<Result<nlohmann::json>(const std::string& name)> volume_status;
+  // node.cordon / node.uncordon / node.drain.
+  enum class NodeFlags { kCordon, kUncordon, kDrain };
+  std::function<Result<nlohmann::json>(const std::string& node, NodeFlags)> node_flags;
 };
 
 class ApiDispatcher {

@@ -140,8 +140,11 @@ TEST_CASE("dispatcher: replicas > 1 needs cluster mode, cluster volumes go to th
     asked = n;
     return nlohmann::json{{"name", p.name}};
   };
-  cluster.volume_attach = [&](const std::string& name) -> Result<nlohmann::json> {
+  std::string attached_node = "unset";
+  cluster.volume_attach = [&](const std::string& name,
+                              const std::string& node) -> Result<nlohmann::json> {
     attached = name;
+    attached_node = node;
     return Status::Error(ESTALE, "replica outdated");
   };
   f.api->set_cluster(cluster);
@@ -152,7 +155,49 @@ TEST_CASE("dispatcher: replicas > 1 needs cluster mode, cluster volumes go to th
   CHECK(f.kernel.volumes.empty());  // not created node-locally
   r = f.Call(R"({"api":1,"command":"volume.attach","args":{"name":"db"}})");
   CHECK(attached == "db");
+  CHECK(attached_node.empty());
   CHECK(r["error"]["message"] == "replica outdated");
+  r = f.Call(R"({"api":1,"command":"volume.attach","args":{"name":"db","node":"n2"}})");
+  CHECK(attached_node == "n2");
+  r = f.Call(R"({"api":1,"command":"volume.attach","args":{"name":"db","node":"-x"}})");
+  CHECK(r["error"]["code"] == "invalid_argument");
+  CHECK(r["error"]["message"].get<std::string>().starts_with("node name"));
+
+  // Commands not wired in this ClusterApi answer "not in cluster mode".
+  r = f.Call(R"({"api":1,"command":"volume.status","args":{"name":"db"}})");
+  CHECK(r["error"]["code"] == "invalid_request");
+  std::string flagged;
+  ClusterApi::NodeFlags how = ClusterApi::NodeFlags::kCordon;
+  cluster.volume_status = [&](const std::string& name) -> Result<nlohmann::json> {
+    return nlohmann::json{{"name", name}, {"epoch", 7}};
+  };
+  cluster.node_flags = [&](const std::string& node,
+                           ClusterApi::NodeFlags f2) -> Result<nlohmann::json> {
+    flagged = node;
+    how = f2;
+    if (node == "nx") return Status::Error(ENOENT, "node 'nx' is not registered in the cluster");
+    return nlohmann::json{{"name", node}, {"replicas", 2}};
+  };
+  f.api->set_cluster(cluster);
+  r = f.Call(R"({"api":1,"command":"volume.status","args":{"name":"db"}})");
+  CHECK(r["result"]["epoch"] == 7);
+  r = f.Call(R"({"api":1,"command":"node.drain","args":{"name":"n1"}})");
+  CHECK(flagged == "n1");
+  CHECK(how == ClusterApi::NodeFlags::kDrain);
+  CHECK(r["result"]["replicas"] == 2);
+  r = f.Call(R"({"api":1,"command":"node.uncordon","args":{"name":"n1"}})");
+  CHECK(how == ClusterApi::NodeFlags::kUncordon);
+  r = f.Call(R"({"api":1,"command":"node.cordon","args":{"name":"nx"}})");
+  CHECK(how == ClusterApi::NodeFlags::kCordon);
+  CHECK(r["error"]["code"] == "not_found");
+  r = f.Call(R"({"api":1,"command":"node.cordon","args":{"name":"n1","force":true}})");
+  CHECK(r["error"]["code"] == "unknown_field");
+}
+
+TEST_CASE("dispatcher: attach on another node needs cluster mode") {
+  Fixture f;
+  auto r = f.Call(R"({"api":1,"command":"volume.attach","args":{"name":"db","node":"n2"}})");
+  CHECK(r["error"]["code"] == "invalid_request");
 }
 
 }  // namespace keel

@@ -31,10 +31,14 @@ const std::vector<CommandSpec>& Commands() {
        {"name", "size"}},
       {"volume.list", Command::kVolumeList, {}, {}},
       {"volume.inspect", Command::kVolumeInspect, {"name"}, {"name"}},
-      {"volume.attach", Command::kVolumeAttach, {"name"}, {"name"}},
+      {"volume.attach", Command::kVolumeAttach, {"name", "node"}, {"name"}},
+      {"volume.status", Command::kVolumeStatus, {"name"}, {"name"}},
       {"volume.detach", Command::kVolumeDetach, {"name", "force"}, {"name"}},
       {"volume.delete", Command::kVolumeDelete, {"name", "force"}, {"name"}},
       {"node.list", Command::kNodeList, {}, {}},
+      {"node.cordon", Command::kNodeCordon, {"name"}, {"name"}},
+      {"node.uncordon", Command::kNodeUncordon, {"name"}, {"name"}},
+      {"node.drain", Command::kNodeDrain, {"name"}, {"name"}},
       {"cluster.status", Command::kClusterStatus, {}, {}},
   };
   return kCommands;
@@ -52,12 +56,14 @@ std::string Shown(std::string_view s) {
   return out;
 }
 
-std::optional<ApiError> ParseName(const json& v, std::string* out) {
+std::optional<ApiError> ParseName(const json& v, std::string* out, const char* field,
+                                  const char* what) {
   if (!v.is_string()) {
-    return Err(api_error::kWrongType, "field 'name' must be a string, not " + TypeName(v));
+    return Err(api_error::kWrongType,
+               std::string("field '") + field + "' must be a string, not " + TypeName(v));
   }
   std::string name = v.get<std::string>();
-  Status s = ValidateName("volume name", name);
+  Status s = ValidateName(what, name);
   if (!s.ok()) {
     ApiError e = Err(api_error::kInvalidArgument, s.message());
     e.err = EINVAL;
@@ -156,7 +162,15 @@ std::variant<Request, ApiError> ParseRequest(std::string_view text) {
   Request r;
   r.command = spec->command;
   if (args.contains("name")) {
-    if (auto e = ParseName(args["name"], &r.name)) return *e;
+    const bool node_command = r.command == Command::kNodeCordon ||
+                              r.command == Command::kNodeUncordon ||
+                              r.command == Command::kNodeDrain;
+    if (auto e =
+            ParseName(args["name"], &r.name, "name", node_command ? "node name" : "volume name"))
+      return *e;
+  }
+  if (args.contains("node")) {
+    if (auto e = ParseName(args["node"], &r.node, "node", "node name")) return *e;
   }
   if (args.contains("size")) {
     if (auto e = ParseSizeField(args["size"], &r.size)) return *e;

@@ -59,6 +59,10 @@ enum class Command {
   kVolumeDelete,
   kNodeList,
   kClusterStatus,
+  kVolumeStatus,  // cluster mode: the record and the resync progress
+  kNodeCordon,
+  kNodeUncordon,
+  kNodeDrain,
 };
 
 struct Request {
@@ -69,6 +73,7 @@ struct Request {
   std::map<std::string, std::string> labels;
   bool force = false;
   uint32_t replicas = 1;  // volume.create: 1..3 (more than 1 needs cluster mode)
+  std::string node;       // volume.attach: the node to attach on ("" = this one)
 };
 
 // Parses one request (without its terminating newline).

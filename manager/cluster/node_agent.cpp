@@ -150,6 +150,7 @@ Status NodeAgent::WriteOwnRecord() {
         r.state = old->state;
         r.state_changed_ms = old->state_changed_ms;
         r.cordoned = old->cordoned;
+        r.draining = old->draining;
       } else {
         KLOG(kWarning, "replacing this node's unreadable record",
              {{"error", old.status().ToString()}});

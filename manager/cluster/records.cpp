@@ -56,8 +56,8 @@ class Fields {
     if (!v->is_string()) return WrongType(key, "a string", *v);
     *out = v->get<std::string>();
   }
-  void Bool(const char* key, bool* out) {
-    const json* v = Get(key);
+  void Bool(const char* key, bool* out, bool optional = false) {
+    const json* v = Get(key, optional);
     if (!v) return;
     if (!v->is_boolean()) return WrongType(key, "true or false", *v);
     *out = v->get<bool>();
@@ -296,6 +296,7 @@ Status ValidateNodeRecord(const NodeRecord& n) {
                              std::to_string(n.capacity_bytes));
   }
   if (n.state_changed_ms < 0) return Invalid(what, "state_changed_ms is negative");
+  if (n.draining && !n.cordoned) return Invalid(what, "draining without cordoned");
   if (n.version.empty()) return Invalid(what, "version is empty");
   return Status();
 }
@@ -314,6 +315,7 @@ std::string NodeRecordToJson(const NodeRecord& n) {
             {"state", NodeStateName(n.state)},
             {"state_changed_ms", n.state_changed_ms},
             {"cordoned", n.cordoned},
+            {"draining", n.draining},
             {"version", n.version}};
   return Dump(j);
 }
@@ -337,6 +339,7 @@ Result<NodeRecord> NodeRecordFromJson(std::string_view text) {
   f.String("state", &state);
   f.I64("state_changed_ms", &n.state_changed_ms);
   f.Bool("cordoned", &n.cordoned);
+  f.Bool("draining", &n.draining, /*optional=*/true);  // absent in records before drain
   f.String("version", &n.version);
   f.NoOthers();
   if (!f.ok()) return f.status();

@@ -72,7 +72,8 @@ struct NodeRecord {
   uint64_t free_bytes = 0;      // not yet promised to a replica
   NodeState state = NodeState::kUp;
   int64_t state_changed_ms = 0;  // Unix ms when `state` last changed
-  bool cordoned = false;         // no new replicas placed here (drain)
+  bool cordoned = false;         // no new replicas placed here
+  bool draining = false;         // the coordinator moves every replica off (implies cordoned)
   std::string version;           // keeld version, "0.3.0"
 
   friend bool operator==(const NodeRecord&, const NodeRecord&) = default;

@@ -114,6 +114,24 @@ TEST_CASE("records: node record round-trips through JSON") {
   CHECK(*back == n);
 }
 
+TEST_CASE("records: draining needs cordoned; a record from before drain reads as not draining") {
+  NodeRecord n = SampleNode();
+  n.draining = true;
+  auto back = NodeRecordFromJson(NodeRecordToJson(n));
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK(back->draining);
+  n.cordoned = false;
+  CHECK(ValidateNodeRecord(n).message() == "node record 'node-a': draining without cordoned");
+  auto j = nlohmann::json::parse(NodeRecordToJson(SampleNode()));
+  j.erase("draining");
+  back = NodeRecordFromJson(j.dump());
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK_FALSE(back->draining);
+  j["draining"] = "yes";
+  CHECK(NodeRecordFromJson(j.dump()).status().message() ==
+        "node record: field 'draining' must be true or false, not string");
+}
+
 TEST_CASE("records: volume record round-trips through JSON") {
   VolumeRecord v = SampleVolume();
   auto back = VolumeRecordFromJson(VolumeRecordToJson(v));

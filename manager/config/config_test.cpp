@@ -130,6 +130,11 @@ TEST_CASE("config: cluster mode keys and their defaults") {
   REQUIRE(Apply(R"({"replication_port_base":9000})", &c).ok());
   CHECK(c.replication_port_base == 9000);
   CHECK_FALSE(Apply(R"({"replication_port_base":80})", &c).ok());
+  CHECK(c.rereplication_grace_s == 600);
+  REQUIRE(Apply(R"({"rereplication_grace_s":5})", &c).ok());
+  CHECK(c.rereplication_grace_s == 5);
+  CHECK_FALSE(Apply(R"({"rereplication_grace_s":-1})", &c).ok());
+  CHECK_FALSE(Apply(R"({"rereplication_grace_s":"10m"})", &c).ok());
 }
 
 TEST_CASE("config: files") {

@@ -3,9 +3,11 @@
 #include <sys/random.h>
 
 #include <cerrno>
+#include <future>
 
 #include "manager/cluster/failover.h"
 #include "manager/cluster/placement.h"
+#include "manager/cluster/repair.h"
 #include "manager/common/uuid.h"
 #include "manager/log/log.h"
 
@@ -75,13 +77,15 @@ json ClusterVolumeToJson(const VolumeRecord& v) {
 }
 
 ClusterVolumes::ClusterVolumes(Options options, Kvdb* kvdb, NodeAgent* agent,
-                               VolumeManager* volumes, KernelClient* kernel, RunOnMain run)
+                               VolumeManager* volumes, KernelClient* kernel, RunOnMain run,
+                               std::function<void()> pump)
     : options_(std::move(options)),
       kvdb_(kvdb),
       agent_(agent),
       volumes_(volumes),
       kernel_(kernel),
-      run_(std::move(run)) {}
+      run_(std::move(run)),
+      pump_(std::move(pump)) {}
 
 Status ClusterVolumes::RegisterHandlers() {
   using Method = Result<json> (ClusterVolumes::*)(const json&);
@@ -89,7 +93,9 @@ Status ClusterVolumes::RegisterHandlers() {
        {std::pair<const char*, Method>{"replica.create", &ClusterVolumes::ReplicaCreate},
         {"replica.serve", &ClusterVolumes::ReplicaServe},
         {"replica.stop", &ClusterVolumes::ReplicaStop},
-        {"replica.delete", &ClusterVolumes::ReplicaDelete}}) {
+        {"replica.delete", &ClusterVolumes::ReplicaDelete},
+        {"volume.sync", &ClusterVolumes::LocalSync},
+        {"volume.attach", &ClusterVolumes::AttachHandler}}) {
     Status s = agent_->bus()->Handle(name, [this, method](const std::string&, const json& body) {
       return run_([this, method, body] { return (this->*method)(body); });
     });
@@ -120,15 +126,24 @@ Status ClusterVolumes::Put(const Entry& e, const VolumeRecord& next) {
 }
 
 Result<json> ClusterVolumes::Call(const std::string& node, const std::string& method,
-                                  const json& body) {
+                                  const json& body, std::chrono::milliseconds timeout) {
   if (node == options_.node) {
     if (method == "replica.create") return ReplicaCreate(body);
     if (method == "replica.serve") return ReplicaServe(body);
     if (method == "replica.stop") return ReplicaStop(body);
     if (method == "replica.delete") return ReplicaDelete(body);
+    if (method == "volume.sync") return LocalSync(body);
     return Status::Error(ENOSYS, "no method " + method);
   }
-  auto r = agent_->bus()->Request(node, method, body, options_.bus_timeout, 1);
+  // The request waits on another thread while this one keeps answering
+  // what the main loop is asked meanwhile (the node we call may call us).
+  auto reply = std::async(std::launch::async, [bus = agent_->bus(), node, method, body, timeout] {
+    return bus->Request(node, method, body, timeout, 1);
+  });
+  while (reply.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    if (pump_) pump_();
+  }
+  auto r = reply.get();
   if (!r.ok()) return Status::Error(r.status().code(), node + ": " + r.status().message());
   return r;
 }
@@ -176,6 +191,12 @@ Result<json> ClusterVolumes::ReplicaServe(const json& body) {
   if (!key.ok()) return key.status();
   auto id = LocalKernelId(*name, *uuid);
   if (!id.ok()) return id.status();
+  auto view = volumes_->Inspect(*name);
+  if (view.ok() && view->state == "attached") {
+    // The old attached node, back before its reconcile fenced it.
+    return Status::Error(EBUSY, "volume '" + *name + "' still has its disk on node " +
+                                    options_.node + ": it is fenced at the next reconcile");
+  }
   SetVolumeRequest set;
   set.epoch = *epoch;
   set.secret = *key;
@@ -292,7 +313,22 @@ Result<json> ClusterVolumes::Create(const CreateParams& p, uint32_t replicas) {
   return ClusterVolumeToJson(ready);
 }
 
-Result<json> ClusterVolumes::Attach(const std::string& name) {
+Result<json> ClusterVolumes::AttachHandler(const json& body) {
+  auto name = Field<std::string>(body, "name");
+  if (!name.ok()) return name.status();
+  return AttachHere(*name);
+}
+
+Result<json> ClusterVolumes::Attach(const std::string& name, const std::string& node) {
+  if (node.empty() || node == options_.node) return AttachHere(name);
+  if (!agent_->registry().Get(node)) {
+    return Status::Error(ENOENT, "node '" + node + "' is not registered in the cluster");
+  }
+  // The attach runs on `node` (its kernel makes the disk); this keeld waits.
+  return Call(node, "volume.attach", {{"name", name}}, std::chrono::seconds(90));
+}
+
+Result<json> ClusterVolumes::AttachHere(const std::string& name) {
   auto e = Get(name);
   if (!e.ok()) return e.status();
   std::vector<NodeRecord> nodes;
@@ -384,7 +420,8 @@ Result<json> ClusterVolumes::Attach(const std::string& name) {
   }
   KLOG(kInfo, "cluster volume attached",
        {{"volume", name}, {"device", *dev}, {"epoch", std::to_string(e->record.epoch)}});
-  return json{{"name", name}, {"device", *dev}, {"epoch", e->record.epoch}};
+  return json{
+      {"name", name}, {"node", options_.node}, {"device", *dev}, {"epoch", e->record.epoch}};
 }
 
 Result<json> ClusterVolumes::Detach(const std::string& name, bool force) {
@@ -451,6 +488,102 @@ Result<json> ClusterVolumes::Delete(const std::string& name, bool force) {
   Status s = kvdb_->CompareAndDelete(cluster::VolumeKey(name), e->revision);
   if (!s.ok()) return s;
   return json{{"name", name}, {"deleted", true}};
+}
+
+static json PeerSyncToJson(const PeerStatus& p) {
+  json j = {{"node", p.name},
+            {"slot", p.slot},
+            {"state", PeerStateName(p.state)},
+            {"in_sync", p.in_sync},
+            {"connected", p.connected},
+            {"rate", p.resync_rate},
+            {"remaining_bytes", p.dirty_bytes}};
+  if (p.sync_percent) {
+    j["percent"] = *p.sync_percent;
+  } else if (p.in_sync) {
+    j["percent"] = 100;
+  } else {
+    j["percent"] = nullptr;
+  }
+  return j;
+}
+
+Result<json> ClusterVolumes::LocalSync(const json& body) {
+  auto name = Field<std::string>(body, "name");
+  if (!name.ok()) return name.status();
+  auto v = volumes_->Inspect(*name);
+  if (!v.ok()) return v.status();
+  if (v->state != "attached" || !v->kernel) {
+    return Status::Error(ENODEV, "volume '" + *name + "' is not attached on node " + options_.node);
+  }
+  json peers = json::array();
+  for (const auto& p : v->kernel->peers) peers.push_back(PeerSyncToJson(p));
+  return json{{"sync", peers}};
+}
+
+Result<json> ClusterVolumes::VolumeStatus(const std::string& name) {
+  auto e = Get(name);
+  if (!e.ok()) return e.status();
+  json j = ClusterVolumeToJson(e->record);
+  const std::string& at = e->record.attached_node;
+  if (!at.empty()) {
+    auto sync = at == options_.node
+                    ? LocalSync({{"name", name}})
+                    : Call(at, "volume.sync", {{"name", name}}, std::chrono::seconds(3));
+    if (sync.ok() && sync->contains("sync")) {
+      j["sync"] = (*sync)["sync"];
+    } else {
+      j["sync_error"] =
+          sync.ok() ? std::string("no sync in the reply of ") + at : sync.status().message();
+    }
+  }
+  return j;
+}
+
+Result<json> ClusterVolumes::SetNodeFlags(const std::string& node, NodeFlags flags) {
+  for (int attempt = 0; attempt < 5; attempt++) {
+    auto kv = kvdb_->Get(cluster::NodeKey(node));
+    if (!kv.ok()) return kv.status();
+    if (!*kv) return Status::Error(ENOENT, "node '" + node + "' is not registered in the cluster");
+    auto rec = NodeRecordFromKv((*kv)->key, (*kv)->value);
+    if (!rec.ok()) return rec.status();
+    NodeRecord next = *rec;
+    switch (flags) {
+      case NodeFlags::kCordon:
+        next.cordoned = true;
+        break;
+      case NodeFlags::kUncordon:
+        next.cordoned = next.draining = false;
+        break;
+      case NodeFlags::kDrain:
+        next.cordoned = next.draining = true;
+        break;
+    }
+    if (!(next == *rec)) {
+      auto cas = kvdb_->CompareAndSwap(cluster::NodeKey(node), (*kv)->mod_revision,
+                                       NodeRecordToJson(next));
+      if (!cas.ok()) {
+        if (cas.status().code() == ECANCELED) continue;  // the node or the coordinator wrote it
+        return cas.status();
+      }
+      KLOG(kInfo, "node flags changed",
+           {{"node", node},
+            {"cordoned", next.cordoned ? "true" : "false"},
+            {"draining", next.draining ? "true" : "false"}});
+    }
+    auto all = kvdb_->List(cluster::kVolumesPrefix);
+    if (!all.ok()) return all.status();
+    std::vector<VolumeRecord> volumes;
+    for (const auto& kv2 : *all) {
+      auto v = VolumeRecordFromKv(kv2.key, kv2.value);
+      if (v.ok()) volumes.push_back(std::move(v).value());
+    }
+    return json{{"name", node},
+                {"cordoned", next.cordoned},
+                {"draining", next.draining},
+                {"replicas", ReplicasOn(volumes, node)}};
+  }
+  return Status::Error(EAGAIN, "node record of '" + node + "' keeps changing: try again");
 }
 
 void ClusterVolumes::OnKernelEvent(const KernelEvent& ev) {

@@ -19,19 +19,37 @@
 // Every step can be retried: replicas that exist with the volume's uuid are
 // kept, a retried attach does not bump the epoch again.  Runs on keeld's
 // main thread (the VolumeManager's); bus handlers reach it through `run`.
+//
+// Reconcile (every reconcile round, docs/design-cluster.md "Reconcile")
+// makes each node converge on the records, with no bus calls:
+//   - a replica node creates a replica the record lists for it, deletes one
+//     the record no longer lists, and serves (listens, at the attachment's
+//     epoch) while the volume is attached elsewhere, writing its port into
+//     the record;
+//   - a node whose disk the record no longer backs (it was attached here,
+//     then attached elsewhere while this node was cut off) is fenced: the
+//     disk goes (frozen writes fail, never acknowledged), its peers go;
+//   - the attached node adds a kernel peer for every replica that serves
+//     (full or bitmap resync as ResyncFor says), removes the peers of
+//     replicas no longer listed, and catches up on peer events it missed;
+//   - the coordinator takes one repair step per volume (manager/cluster/
+//     repair.h: re-replication after the grace period, drain).
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "manager/cluster/node_agent.h"
 #include "manager/common/status.h"
 #include "manager/kernel/kernel_client.h"
 #include "manager/kvdb/kvdb.h"
+#include "manager/log/log.h"
 #include "manager/volume/volume_manager.h"
 
 namespace keel {
@@ -47,19 +65,34 @@ class ClusterVolumes {
     std::string data_address;
     uint16_t port_base = 7800;  // a replica target listens on port_base + its kernel id
     std::chrono::milliseconds bus_timeout{10000};
+    // A replica on a node down this long is replaced (rereplication_grace_s).
+    int64_t rereplication_grace_ms = 600'000;
   };
 
+  // `pump` runs the main thread's queued work: called while this thread
+  // waits for a bus reply, so a peer's request to this node (replica.serve
+  // while we attach) is answered instead of timing out.
   ClusterVolumes(Options options, Kvdb* kvdb, cluster::NodeAgent* agent, VolumeManager* volumes,
-                 KernelClient* kernel, RunOnMain run);
+                 KernelClient* kernel, RunOnMain run, std::function<void()> pump);
 
   // Registers the replica.* handlers on the agent's bus.
   Status RegisterHandlers();
 
   // The API commands (main thread).
   Result<nlohmann::json> Create(const CreateParams& params, uint32_t replicas);
-  Result<nlohmann::json> Attach(const std::string& name);
+  // `node` "" or this node: here; another node: forwarded over the bus.
+  Result<nlohmann::json> Attach(const std::string& name, const std::string& node = "");
   Result<nlohmann::json> Detach(const std::string& name, bool force);
   Result<nlohmann::json> Delete(const std::string& name, bool force);
+  // volume.status (docs/api.md): the record plus, from the attached node,
+  // each peer's state and resync progress.
+  Result<nlohmann::json> VolumeStatus(const std::string& name);
+  // node.cordon / node.uncordon / node.drain on `node`'s record (CAS).
+  enum class NodeFlags { kCordon, kUncordon, kDrain };
+  Result<nlohmann::json> SetNodeFlags(const std::string& node, NodeFlags flags);
+
+  // One reconcile round (main thread): see the top of this file.
+  void Reconcile();
 
   // Kernel events (main thread).  On the attached node, PEER_LOST: the
   // peer is recorded out of sync by CAS (epoch+1) and only then told to the
@@ -93,7 +126,29 @@ class ClusterVolumes {
   Status Put(const Entry& e, const cluster::VolumeRecord& next);
   // Sends `method` to `node`, or runs its handler here for this node.
   Result<nlohmann::json> Call(const std::string& node, const std::string& method,
-                              const nlohmann::json& body);
+                              const nlohmann::json& body, std::chrono::milliseconds timeout);
+  Result<nlohmann::json> Call(const std::string& node, const std::string& method,
+                              const nlohmann::json& body) {
+    return Call(node, method, body, options_.bus_timeout);
+  }
+  Result<nlohmann::json> AttachHandler(const nlohmann::json& body);
+
+  // Reconcile's parts (cluster_reconcile.cpp).
+  void ReconcileLocal(const std::map<std::string, Entry>& records,
+                      const std::vector<VolumeView>& local);
+  void ReconcileAttached(const Entry& e, const VolumeView& local);
+  void Coordinate(const std::map<std::string, Entry>& records);
+  Status Fence(const VolumeView& local, const cluster::VolumeRecord& record);
+  Status EnsureServing(const VolumeView& local, const Entry& e);
+  // Logs `what` for `key` only when it differs from the last one logged
+  // (a reconcile round repeats every 2 s).
+  void Note(const std::string& key, LogLevel level, const std::string& message,
+            const LogFields& fields);
+  std::map<std::string, std::string> noted_;
+  std::chrono::steady_clock::time_point next_reconcile_{};
+  // This node's peers' state for an attached volume (volume.sync).
+  Result<nlohmann::json> LocalSync(const nlohmann::json& body);
+  Result<nlohmann::json> AttachHere(const std::string& name);
 
   // Handlers (main thread): body carries the volume record's fields needed.
   Result<nlohmann::json> ReplicaCreate(const nlohmann::json& body);
@@ -109,6 +164,7 @@ class ClusterVolumes {
   VolumeManager* const volumes_;
   KernelClient* const kernel_;
   const RunOnMain run_;
+  const std::function<void()> pump_;
 };
 
 // The record as the API shows a cluster volume.

@@ -354,13 +354,19 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
   if (!mq.ok()) return Fatal("cannot start the main loop's queue", mq);
   std::unique_ptr<ClusterVolumes> cluster_volumes;
   if (agent) {
+    ClusterVolumes::Options copts;
+    copts.node = cfg.node_name;
+    copts.data_address = DataAddress(cfg);
+    copts.port_base = static_cast<uint16_t>(cfg.replication_port_base);
+    copts.rereplication_grace_ms = int64_t{cfg.rereplication_grace_s} * 1000;
     cluster_volumes = std::make_unique<ClusterVolumes>(
-        ClusterVolumes::Options{cfg.node_name, DataAddress(cfg),
-                                static_cast<uint16_t>(cfg.replication_port_base)},
-        etcd.get(), agent.get(), &volumes, kernel.value().get(),
+        copts, etcd.get(), agent.get(), &volumes, kernel.value().get(),
+        // A forwarded attach waits for replica.serve round trips: up to a
+        // minute when nodes do not answer.
         [&main_queue](std::function<Result<nlohmann::json>()> fn) {
-          return main_queue.Run(std::move(fn), std::chrono::seconds(15));
-        });
+          return main_queue.Run(std::move(fn), std::chrono::seconds(60));
+        },
+        [&main_queue] { main_queue.Drain(); });
     Status hs = cluster_volumes->RegisterHandlers();
     if (!hs.ok()) return Fatal("cannot serve the bus", hs);
   }
@@ -394,13 +400,20 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
       return Status::Error(EAGAIN, "etcd: " + r.status().message());
     };
     ClusterVolumes* cv = cluster_volumes.get();
-    dispatcher.set_cluster(
-        ClusterApi{[&agent, retryable] { return retryable(agent->NodeList()); },
-                   [&agent, retryable] { return retryable(agent->ClusterStatus()); },
-                   [cv](const CreateParams& p, uint32_t n) { return cv->Create(p, n); },
-                   [cv](const std::string& name) { return cv->Attach(name); },
-                   [cv](const std::string& name, bool force) { return cv->Detach(name, force); },
-                   [cv](const std::string& name, bool force) { return cv->Delete(name, force); }});
+    dispatcher.set_cluster(ClusterApi{
+        [&agent, retryable] { return retryable(agent->NodeList()); },
+        [&agent, retryable] { return retryable(agent->ClusterStatus()); },
+        [cv](const CreateParams& p, uint32_t n) { return cv->Create(p, n); },
+        [cv](const std::string& name, const std::string& node) { return cv->Attach(name, node); },
+        [cv](const std::string& name, bool force) { return cv->Detach(name, force); },
+        [cv](const std::string& name, bool force) { return cv->Delete(name, force); },
+        [cv](const std::string& name) { return cv->VolumeStatus(name); },
+        [cv](const std::string& node, ClusterApi::NodeFlags f) {
+          return cv->SetNodeFlags(
+              node, f == ClusterApi::NodeFlags::kCordon     ? ClusterVolumes::NodeFlags::kCordon
+                    : f == ClusterApi::NodeFlags::kUncordon ? ClusterVolumes::NodeFlags::kUncordon
+                                                            : ClusterVolumes::NodeFlags::kDrain);
+        }});
   }
   ApiServer::Options sopts;
   sopts.path = cfg.api_socket;
@@ -456,12 +469,26 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
           cfg.labels = n.labels;
           cfg.pool_capacity = n.pool_capacity;
           volumes.set_pool_capacity(PoolCapacity(cfg));
-          for (const char* key :
-               {"node_name", "pool_dir", "data_dir", "api_socket", "etcd_endpoints", "bus_endpoint",
-                "bus_public_key", "bus_secret_key_file", "max_clients", "request_timeout_ms",
-                "max_request_bytes", "kernel_timeout_ms", "reconcile_interval_s", "data_address",
-                "heartbeat_interval_ms", "suspect_after_ms", "down_after_ms", "lease_ttl_s",
-                "replication_port_base"}) {
+          for (const char* key : {"node_name",
+                                  "pool_dir",
+                                  "data_dir",
+                                  "api_socket",
+                                  "etcd_endpoints",
+                                  "bus_endpoint",
+                                  "bus_public_key",
+                                  "bus_secret_key_file",
+                                  "max_clients",
+                                  "request_timeout_ms",
+                                  "max_request_bytes",
+                                  "kernel_timeout_ms",
+                                  "reconcile_interval_s",
+                                  "data_address",
+                                  "heartbeat_interval_ms",
+                                  "suspect_after_ms",
+                                  "down_after_ms",
+                                  "lease_ttl_s",
+                                  "replication_port_base",
+                                  "rereplication_grace_s"}) {
             if (ConfigToJson(n)[key] != ConfigToJson(cfg)[key]) {
               KLOG(kWarning, "config key changed but needs a restart", {{"key", key}});
             }
@@ -490,7 +517,10 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
 
   (*server)->Run(
       [&] {
-        if (cluster_volumes) cluster_volumes->RetryPending();
+        if (cluster_volumes) {
+          cluster_volumes->RetryPending();
+          cluster_volumes->Reconcile();
+        }
         if (agent) {
           // The node record follows the pool (read here: the VolumeManager
           // belongs to this thread).

@@ -6,8 +6,12 @@
 # (epoch bumped in etcd first, node 1's replica out of the in-sync set)
 # and node 3's disk holds exactly what node 1 wrote; writes go on there.
 # Before node 1 is recorded down, the attach on node 3 is refused.
+# Then nodes 1 and 2 return: node 1, the old attached node, is fenced (its
+# disk goes), both are wired back as peers by node 3's reconcile and
+# resynced in full; the record lists all three in sync and, after the
+# detach, the three replicas hold the same bytes.
 # vm-kernels: one
-# vm-cost: 100
+# vm-cost: 160
 # vm-timeout: 600
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
@@ -68,5 +72,30 @@ expect_eq "data on n3" "$sum3" "$sum1"
 # Writes on the new attached node work.
 dev=$dev3
 fio_write 8M
-cp_keeld_stop 3
+
+# The lost nodes return.  n1 still has its disk: the reconcile fences it.
+old_id=$id
+cp_link_up 1
+cp_link_up 2
+cp_keeld_start 1
+cp_keeld_start 2
+cp_wait 'grep -q "fenced" "$(cp_log 1)"' 30 "n1 fenced"
+[ -b "/dev/keel$old_id" ] && fail "n1's old disk /dev/keel$old_id is still there"
+expect_eq "n1's view after the fence" "$(cp_local_field 1 db state)" detached
+in_sync_sorted() { record | python3 -c 'import json,sys; print(",".join(sorted(json.load(sys.stdin)["in_sync"])))'; }
+t0=$SECONDS
+cp_wait '[ "$(in_sync_sorted)" = n1,n2,n3 ]' 120 "n1 and n2 resynced from n3"
+echo "n1 and n2 back in sync $((SECONDS - t0)) s after their keelds started"
+grep -q "peer added: resync starts.*resync=full" "$(cp_log 3)" || fail "no full resync in n3's log"
+sum3=$(dd if="$dev3" bs=1M count=64 iflag=direct status=none | sha256sum | cut -d' ' -f1)
+cp_api 3 volume.detach name=db > /dev/null || fail "detach on n3"
+uuid=$(record | json_get uuid)
+for i in 1 2 3; do
+	kid=$(cp_local_field "$i" db kernel_id)
+	off=$("$KEELSETUP" status "$kid" --json | json_get data_offset)
+	s=$(dd if="$(cp_pool "$i")/$uuid.img" bs=1M skip=$((off >> 20)) count=64 iflag=direct \
+		status=none | sha256sum | cut -d' ' -f1)
+	expect_eq "replica n$i after the resync" "$s" "$sum3"
+done
+for i in 1 2 3; do cp_keeld_stop "$i"; done
 echo "ok"

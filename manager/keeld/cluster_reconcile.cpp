@@ -1,0 +1,313 @@
+// ClusterVolumes::Reconcile: every node converging on the volume records
+// (cluster_volumes.h has the list; docs/design-cluster.md, "Reconcile").
+// Nothing here calls the bus: each node acts on its own kernel and writes
+// what it did into the records (CAS), so a round can never wait on another
+// node, and whatever one round could not do the next one does.
+#include <cerrno>
+#include <chrono>
+
+#include "manager/cluster/failover.h"
+#include "manager/cluster/repair.h"
+#include "manager/keeld/cluster_volumes.h"
+#include "manager/log/log.h"
+
+namespace keel {
+namespace {
+
+using nlohmann::json;
+using namespace cluster;
+
+constexpr auto kReconcileEvery = std::chrono::seconds(2);
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void ClusterVolumes::Note(const std::string& key, LogLevel level, const std::string& message,
+                          const LogFields& fields) {
+  std::string what = message;
+  for (const auto& [k, v] : fields) what += " " + k + "=" + v;
+  auto& last = noted_[key];
+  if (last == what) return;
+  last = what;
+  Log(level, message, fields);
+}
+
+void ClusterVolumes::Reconcile() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_reconcile_) return;
+  next_reconcile_ = now + kReconcileEvery;
+
+  auto list = kvdb_->List(kVolumesPrefix);
+  if (!list.ok()) {
+    Note("etcd", LogLevel::kWarning, "reconcile: cannot read the volume records",
+         {{"error", list.status().ToString()}});
+    return;
+  }
+  noted_.erase("etcd");
+  std::map<std::string, Entry> records;
+  for (const auto& kv : *list) {
+    auto rec = VolumeRecordFromKv(kv.key, kv.value);
+    if (!rec.ok()) {
+      Note("record:" + kv.key, LogLevel::kError, "unreadable volume record: left alone",
+           {{"key", kv.key}, {"error", rec.status().ToString()}});
+      continue;
+    }
+    std::string name = rec->name;
+    records.emplace(name, Entry{std::move(rec).value(), kv.mod_revision});
+  }
+
+  auto local = volumes_->List();
+  if (!local.ok()) return;
+  ReconcileLocal(records, *local);
+
+  local = volumes_->List();  // after the fences, creates and deletes
+  if (!local.ok()) return;
+  for (const auto& v : *local) {
+    auto it = records.find(v.spec.name);
+    if (it == records.end() || it->second.record.uuid != v.spec.uuid) continue;
+    if (it->second.record.attached_node != options_.node || v.state != "attached") continue;
+    if (!v.kernel_id || !v.kernel) continue;
+    ReconcileAttached(it->second, v);
+  }
+
+  if (agent_->IsCoordinator()) Coordinate(records);
+}
+
+void ClusterVolumes::ReconcileLocal(const std::map<std::string, Entry>& records,
+                                    const std::vector<VolumeView>& local) {
+  const std::string& me = options_.node;
+  std::set<std::string> have;
+  for (const auto& v : local) {
+    const std::string& name = v.spec.name;
+    have.insert(name);
+    auto it = records.find(name);
+    if (it == records.end()) {
+      Note("local:" + name, LogLevel::kWarning,
+           "local replica has no volume record in etcd: kept, nothing done with it",
+           {{"volume", name}, {"uuid", v.spec.uuid}});
+      continue;
+    }
+    const VolumeRecord& rec = it->second.record;
+    if (rec.uuid != v.spec.uuid) {
+      Note("local:" + name, LogLevel::kWarning,
+           "local replica belongs to an older volume of the same name: kept",
+           {{"volume", name}, {"uuid", v.spec.uuid}, {"record_uuid", rec.uuid}});
+      continue;
+    }
+    noted_.erase("local:" + name);
+    const bool listed = rec.FindReplica(me) != nullptr;
+    if (rec.attached_node != me) {
+      const bool has_disk = v.state == "attached";
+      const bool has_peers = v.kernel && !v.kernel->peers.empty();
+      if (has_disk || has_peers) {
+        Status s = Fence(v, rec);
+        if (!s.ok()) {
+          Note("fence:" + name, LogLevel::kError, "cannot fence the old disk: retrying",
+               {{"volume", name}, {"error", s.ToString()}});
+          continue;
+        }
+        noted_.erase("fence:" + name);
+      }
+    }
+    if (rec.state == VolumeState::kDeleting || (rec.state == VolumeState::kReady && !listed)) {
+      auto d = ReplicaDelete({{"name", name}, {"uuid", v.spec.uuid}});
+      if (d.ok()) {
+        KLOG(kInfo, "local replica deleted: the volume record no longer lists it",
+             {{"volume", name}, {"record_state", VolumeStateName(rec.state)}});
+      } else {
+        Note("delete:" + name, LogLevel::kWarning, "cannot delete a forgotten replica",
+             {{"volume", name}, {"error", d.status().ToString()}});
+      }
+      continue;
+    }
+    if (listed && rec.state == VolumeState::kReady && !rec.attached_node.empty() &&
+        rec.attached_node != me) {
+      Status s = EnsureServing(v, it->second);
+      if (!s.ok()) {
+        Note("serve:" + name, LogLevel::kWarning, "cannot serve the replica: retrying",
+             {{"volume", name}, {"error", s.ToString()}});
+      } else {
+        noted_.erase("serve:" + name);
+      }
+    }
+  }
+  // Replicas the records give this node that it does not have yet: added by
+  // the coordinator (re-replication, drain).
+  for (const auto& [name, e] : records) {
+    const VolumeRecord& rec = e.record;
+    if (rec.state != VolumeState::kReady || !rec.FindReplica(me) || have.contains(name)) continue;
+    auto c = ReplicaCreate(
+        {{"name", name}, {"uuid", rec.uuid}, {"size", rec.size}, {"block_size", rec.block_size}});
+    if (c.ok()) {
+      KLOG(kInfo, "local replica created for the volume record",
+           {{"volume", name}, {"uuid", rec.uuid}});
+      noted_.erase("create:" + name);
+    } else {
+      Note("create:" + name, LogLevel::kWarning, "cannot create the replica the record lists",
+           {{"volume", name}, {"error", c.status().ToString()}});
+    }
+  }
+}
+
+// Rule 3 on the returning old attached node: the record says the volume is
+// attached elsewhere (under a higher epoch), so this disk must not take
+// another write.  The forced detach fails what is frozen (never
+// acknowledged), then the peers go: this node is a replica now.
+Status ClusterVolumes::Fence(const VolumeView& v, const VolumeRecord& rec) {
+  const std::string& name = v.spec.name;
+  if (v.state == "attached") {
+    Status s = volumes_->Detach(name, /*force=*/true);
+    if (!s.ok()) return s;
+    KLOG(kWarning, "fenced: the volume is attached on another node; this node's disk is gone",
+         {{"volume", name},
+          {"attached_node", rec.attached_node.empty() ? "-" : rec.attached_node},
+          {"epoch", std::to_string(rec.epoch)},
+          {"local_epoch", std::to_string(v.kernel ? v.kernel->epoch : 0)}});
+  }
+  if (!v.kernel_id) return Status();
+  auto k = kernel_->GetVolume(*v.kernel_id);
+  if (!k.ok()) return KernelError(k.status(), "VOLUME_GET for '" + name + "'");
+  for (const auto& p : k->peers) {
+    Status s = kernel_->PeerRemove(*v.kernel_id, p.slot);
+    if (!s.ok() && s.code() != ENOENT) return KernelError(s, "PEER_REMOVE for '" + name + "'");
+  }
+  return Status();
+}
+
+Status ClusterVolumes::EnsureServing(const VolumeView& v, const Entry& e) {
+  const VolumeRecord& rec = e.record;
+  if (!v.kernel_id || !v.kernel) return Status::Error(EIO, "no kernel object");
+  // The attachment's epoch: never above the attached node's own, which
+  // only PEER_OUTDATE raises (a target refuses a lower epoch than its own).
+  const uint64_t want = rec.attached_epoch ? rec.attached_epoch : rec.epoch;
+  uint16_t port = 0;
+  if (!v.kernel->target || v.kernel->epoch < want) {
+    auto r = ReplicaServe(
+        {{"name", rec.name}, {"uuid", rec.uuid}, {"epoch", want}, {"secret", rec.secret.hex}});
+    if (!r.ok()) return r.status();
+    port = (*r)["port"].get<uint16_t>();
+  } else {
+    port = v.kernel->target->port;
+  }
+  const ReplicaRef* ref = rec.FindReplica(options_.node);
+  if (!ref || ref->port == port) return Status();
+  VolumeRecord next = rec;
+  for (auto& r : next.replica_set) {
+    if (r.node == options_.node) r.port = port;
+  }
+  Status s = Put(e, next);
+  if (s.ok()) {
+    KLOG(kInfo, "replica serving: port recorded",
+         {{"volume", rec.name}, {"port", std::to_string(port)}, {"epoch", std::to_string(want)}});
+  }
+  return s.code() == EAGAIN ? Status() : s;  // changed meanwhile: the next round
+}
+
+void ClusterVolumes::ReconcileAttached(const Entry& e, const VolumeView& v) {
+  const VolumeRecord& rec = e.record;
+  const uint32_t id = *v.kernel_id;
+  const std::string& name = rec.name;
+  std::set<uint32_t> present;
+  for (const auto& p : v.kernel->peers) {
+    const ReplicaRef* ref = nullptr;
+    for (const auto& r : rec.replica_set) {
+      if (r.slot == p.slot) ref = &r;
+    }
+    // Gone from the replica set (the record left it under a new epoch
+    // first), or its slot now belongs to a replacement.
+    bool stale = !ref || ref->node == options_.node || ref->node != p.name;
+    // Out of sync and its target moved (its node restarted): add it anew.
+    bool moved = ref && !stale && !p.in_sync && !p.connected && ref->port && *ref->port != p.port;
+    if (stale || moved) {
+      Status s = kernel_->PeerRemove(id, p.slot);
+      if (s.ok()) {
+        KLOG(kInfo, stale ? "peer removed: no longer in the replica set" : "peer moved: re-adding",
+             {{"volume", name}, {"node", p.name}, {"slot", std::to_string(p.slot)}});
+      } else {
+        Note("peer:" + name + ":" + std::to_string(p.slot), LogLevel::kWarning,
+             "cannot remove a peer", {{"volume", name}, {"error", s.ToString()}});
+        present.insert(p.slot);
+      }
+      continue;
+    }
+    present.insert(p.slot);
+    // Events missed (keeld restarted or was busy): the kernel's state now.
+    if (p.state == KEEL_PEER_STATE_LOST ||
+        (p.state == KEEL_PEER_STATE_IN_SYNC && !rec.IsInSync(ref->node))) {
+      PeerEvent pe{p.state == KEEL_PEER_STATE_LOST ? uint32_t{KEEL_EVENT_PEER_LOST}
+                                                   : uint32_t{KEEL_EVENT_PEER_IN_SYNC},
+                   id, v.spec.uuid, p.slot};
+      if (!pending_.contains(pe) && !HandlePeerEvent(pe).ok()) pending_.insert(pe);
+    }
+  }
+  const NodeStates states = StatesOf([&] {
+    std::vector<NodeRecord> nodes;
+    for (const auto& n : agent_->registry().All()) nodes.push_back(n.record);
+    return nodes;
+  }());
+  for (const auto& r : rec.replica_set) {
+    if (r.node == options_.node || present.contains(r.slot) || !r.port) continue;
+    auto st = states.find(r.node);
+    auto node = agent_->registry().Get(r.node);
+    if (st == states.end() || st->second.state != NodeState::kUp || !node) continue;
+    auto kind = ResyncFor(rec, r.node);
+    if (!kind.ok()) continue;
+    PeerSync sync = *kind == ResyncKind::kFull ? PeerSync::kFull : PeerSync::kBitmap;
+    Status s = kernel_->PeerAdd(id, r.slot, node->record.data_address, *r.port, r.node, sync);
+    std::string key = "add:" + name + ":" + r.node;
+    if (s.ok()) {
+      KLOG(kInfo, "peer added: resync starts",
+           {{"volume", name},
+            {"node", r.node},
+            {"slot", std::to_string(r.slot)},
+            {"resync", ResyncKindName(*kind)}});
+      noted_.erase(key);
+    } else {
+      Note(key, LogLevel::kWarning, "cannot add a peer: retrying",
+           {{"volume", name}, {"node", r.node}, {"error", s.ToString()}});
+    }
+  }
+}
+
+void ClusterVolumes::Coordinate(const std::map<std::string, Entry>& records) {
+  std::vector<NodeRecord> nodes;
+  for (const auto& n : agent_->registry().All()) nodes.push_back(n.record);
+  const int64_t now = NowMs();
+  for (const auto& [name, e] : records) {
+    RepairStep step = NextRepair(e.record, nodes, now, options_.rereplication_grace_ms);
+    const std::string key = "repair:" + name;
+    switch (step.kind) {
+      case RepairStep::Kind::kNone:
+        noted_.erase(key);
+        break;
+      case RepairStep::Kind::kWait:
+        Note(key, LogLevel::kInfo, "repair waits", {{"volume", name}, {"reason", step.reason}});
+        break;
+      case RepairStep::Kind::kAdd:
+      case RepairStep::Kind::kRemove: {
+        Status s = Put(e, step.next);
+        if (s.ok()) {
+          KLOG(kInfo,
+               step.kind == RepairStep::Kind::kAdd ? "replica added to the replica set"
+                                                   : "replica removed from the replica set",
+               {{"volume", name},
+                {"node", step.node},
+                {"reason", step.reason},
+                {"epoch", std::to_string(step.next.epoch)}});
+          noted_.erase(key);
+        } else if (s.code() != EAGAIN) {  // EAGAIN: changed meanwhile, the next round
+          Note(key, LogLevel::kWarning, "repair step not recorded",
+               {{"volume", name}, {"step", RepairKindName(step.kind)}, {"error", s.ToString()}});
+        }
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace keel
