@@ -4,7 +4,8 @@
 # the guest's own namespace, on the nodes' bridge (10.214.0.254), data in
 # tmpfs.  Source after lib/guest.sh and lib/nodes.sh.
 #
-#   cp_setup N              nodes 1..N, etcd, and a running keeld on each;
+#   cp_setup N              nodes 1..N, etcd, and a running keeld on each
+#                           (CP_GRACE_S: their rereplication_grace_s);
 #                           after pool_setup, node I's pool is $POOL/nI (real
 #                           O_DIRECT IO), else a directory (no volumes)
 #   cp_keeld_start I        start node I's keeld, wait until its API answers
@@ -68,6 +69,7 @@ cp_setup() {
 		  "down_after_ms": 3000,
 		  "lease_ttl_s": 5,
 		  "request_timeout_ms": 5000,
+		  "rereplication_grace_s": ${CP_GRACE_S:-600},
 		  "log_level": "info"
 		}
 		EOC
