@@ -75,7 +75,59 @@ void ClusterVolumes::Reconcile() {
     ReconcileAttached(it->second, v);
   }
 
+  ReconcileDiskless(records);
   if (agent_->IsCoordinator()) Coordinate(records);
+}
+
+// Diskless attachments recorded in keel.db: the attachment of a volume
+// with no replica here.  Wired like any attached volume while the record
+// says attached here; otherwise (detached, or attached elsewhere while
+// this node was cut off: rule 3) the disk and the kernel object go.
+void ClusterVolumes::ReconcileDiskless(const std::map<std::string, Entry>& records) {
+  auto facts = state_->ListNodeFacts("diskless:");
+  if (!facts.ok()) return;
+  for (const auto& [key, value] : *facts) {
+    const std::string uuid = key.substr(std::string("diskless:").size());
+    const Entry* e = nullptr;
+    for (const auto& [name, entry] : records) {
+      if (entry.record.uuid == uuid) e = &entry;
+    }
+    auto id = DisklessKernelId(uuid);
+    if (!id.ok()) continue;
+    if (!*id || !e) {
+      // The kernel object is gone (module reloaded), or the volume is: the
+      // fact goes; the object, if any, with it.
+      if (*id && !e) {
+        Status d = kernel_->DeleteVolume(**id, true);
+        (void)d;
+      }
+      Status s = state_->DeleteNodeFact(key);
+      (void)s;
+      continue;
+    }
+    auto k = kernel_->GetVolume(**id);
+    if (!k.ok()) continue;
+    if (e->record.attached_node == options_.node) {
+      if (!(k->state & KEEL_STATE_ATTACHED)) continue;
+      VolumeView view;
+      view.spec.name = e->record.name;
+      view.spec.uuid = e->record.uuid;
+      view.kernel_id = k->id;
+      view.kernel = *k;
+      view.state = "attached";
+      ReconcileAttached(*e, view);
+      continue;
+    }
+    Status s = DetachDiskless(e->record, /*force=*/true);
+    if (s.ok()) {
+      KLOG(kWarning, "diskless attachment removed: the record does not attach the volume here",
+           {{"volume", e->record.name},
+            {"attached_node", e->record.attached_node.empty() ? "-" : e->record.attached_node}});
+    } else {
+      Note("diskless:" + e->record.name, LogLevel::kError, "cannot remove a stale diskless disk",
+           {{"volume", e->record.name}, {"error", s.ToString()}});
+    }
+  }
 }
 
 void ClusterVolumes::ReconcileLocal(const std::map<std::string, Entry>& records,
@@ -252,6 +304,9 @@ void ClusterVolumes::ReconcileAttached(const Entry& e, const VolumeView& v) {
   }());
   for (const auto& r : rec.replica_set) {
     if (r.node == options_.node || present.contains(r.slot) || !r.port) continue;
+    // A diskless volume has nothing to resync from (the kernel takes only
+    // bitmap peers there): out-of-sync replicas wait for an attach with disk.
+    if ((v.kernel->state & KEEL_STATE_DISKLESS) && !rec.IsInSync(r.node)) continue;
     auto st = states.find(r.node);
     auto node = agent_->registry().Get(r.node);
     if (st == states.end() || st->second.state != NodeState::kUp || !node) continue;

@@ -77,13 +77,14 @@ json ClusterVolumeToJson(const VolumeRecord& v) {
 }
 
 ClusterVolumes::ClusterVolumes(Options options, Kvdb* kvdb, NodeAgent* agent,
-                               VolumeManager* volumes, KernelClient* kernel, RunOnMain run,
-                               std::function<void()> pump)
+                               VolumeManager* volumes, KernelClient* kernel, StateStore* state,
+                               RunOnMain run, std::function<void()> pump)
     : options_(std::move(options)),
       kvdb_(kvdb),
       agent_(agent),
       volumes_(volumes),
       kernel_(kernel),
+      state_(state),
       run_(std::move(run)),
       pump_(std::move(pump)) {}
 
@@ -334,10 +335,9 @@ Result<json> ClusterVolumes::AttachHere(const std::string& name) {
   std::vector<NodeRecord> nodes;
   for (const auto& n : agent_->registry().All()) nodes.push_back(n.record);
   NodeStates states = StatesOf(nodes);
-  if (!e->record.FindReplica(options_.node)) {
-    return Status::Error(ENOTSUP, "volume '" + name + "' has no replica on node " + options_.node +
-                                      ": attaching without a local replica is not wired yet");
-  }
+  // No replica here: a diskless attach (every read and write goes to the
+  // in-sync replicas over the network).  AttachOn decides whether allowed.
+  const bool diskless = e->record.FindReplica(options_.node) == nullptr;
   // Rule 3: the epoch is bumped in etcd before any kernel hears of it.
   auto next = AttachOn(e->record, options_.node, states);
   if (!next.ok()) return next.status();
@@ -390,20 +390,36 @@ Result<json> ClusterVolumes::AttachHere(const std::string& name) {
     }
   }
 
-  auto id = LocalKernelId(name, e->record.uuid);
-  if (!id.ok()) return id.status();
-  // This replica may have served the old attached node (a failover): it is
-  // the source now, not a target.
-  Status ls = kernel_->ListenStop(*id);
-  (void)ls;  // not listening
-  SetVolumeRequest set;
-  set.epoch = e->record.epoch;
-  set.secret = *key;
-  auto st = kernel_->SetVolume(*id, set);
-  if (!st.ok()) return KernelError(st.status(), "VOLUME_SET for '" + name + "'");
-  auto dev = volumes_->Attach(name);
-  if (!dev.ok()) return dev.status();
+  Result<uint32_t> id = 0u;
+  Result<std::string> dev = std::string();
+  if (diskless) {
+    auto d = AttachDiskless(e->record, *key);
+    if (!d.ok()) return d.status();
+    id = d->first;
+    dev = d->second;
+  } else {
+    id = LocalKernelId(name, e->record.uuid);
+    if (!id.ok()) return id.status();
+    // This replica may have served the old attached node (a failover): it
+    // is the source now, not a target.
+    Status ls = kernel_->ListenStop(*id);
+    (void)ls;  // not listening
+    SetVolumeRequest set;
+    set.epoch = e->record.epoch;
+    set.secret = *key;
+    auto st = kernel_->SetVolume(*id, set);
+    if (!st.ok()) return KernelError(st.status(), "VOLUME_SET for '" + name + "'");
+    dev = volumes_->Attach(name);
+    if (!dev.ok()) return dev.status();
+  }
   for (const auto& p : peers) {
+    if (diskless && !e->record.IsInSync(p.ref.node)) {
+      // Nothing here to resync it from: it catches up once the volume is
+      // attached on a node with a replica.
+      KLOG(kInfo, "diskless attach: an out-of-sync replica is left out",
+           {{"volume", name}, {"node", p.ref.node}});
+      continue;
+    }
     auto kind = ResyncFor(e->record, p.ref.node);
     if (!kind.ok()) return kind.status();
     PeerSync sync = *kind == ResyncKind::kFull ? PeerSync::kFull : PeerSync::kBitmap;
@@ -419,9 +435,89 @@ Result<json> ClusterVolumes::AttachHere(const std::string& name) {
     if (!s.ok()) return s;
   }
   KLOG(kInfo, "cluster volume attached",
-       {{"volume", name}, {"device", *dev}, {"epoch", std::to_string(e->record.epoch)}});
+       {{"volume", name},
+        {"device", *dev},
+        {"epoch", std::to_string(e->record.epoch)},
+        {"diskless", diskless ? "true" : "false"}});
   return json{
       {"name", name}, {"node", options_.node}, {"device", *dev}, {"epoch", e->record.epoch}};
+}
+
+Result<std::optional<uint32_t>> ClusterVolumes::DisklessKernelId(const std::string& uuid) {
+  auto fact = state_->GetNodeFact("diskless:" + uuid);
+  if (!fact.ok()) return fact.status();
+  if (!*fact) return std::optional<uint32_t>();
+  uint32_t id = 0;
+  try {
+    id = static_cast<uint32_t>(std::stoul(**fact));
+  } catch (const std::exception&) {
+    return Status::Error(EUCLEAN, "keel.db: diskless:" + uuid + " is not a kernel id: " + **fact);
+  }
+  auto k = kernel_->GetVolume(id);
+  if (!k.ok()) {
+    if (k.status().code() == ENOENT) return std::optional<uint32_t>();  // gone (module reloaded)
+    return KernelError(k.status(), "VOLUME_GET " + std::to_string(id));
+  }
+  if (!(k->state & KEEL_STATE_DISKLESS) || k->uuid.ToString() != uuid) {
+    return std::optional<uint32_t>();  // the id went to another volume since
+  }
+  return std::optional<uint32_t>(id);
+}
+
+Result<std::pair<uint32_t, std::string>> ClusterVolumes::AttachDiskless(
+    const VolumeRecord& rec, const std::vector<uint8_t>& key) {
+  auto found = DisklessKernelId(rec.uuid);
+  if (!found.ok()) return found.status();
+  uint32_t id = 0;
+  if (*found) {
+    id = **found;  // a retried attach
+  } else {
+    auto uuid = Uuid::Parse(rec.uuid);
+    if (!uuid.ok()) return uuid.status();
+    CreateVolumeRequest req;
+    req.uuid = *uuid;
+    req.size = rec.size;
+    req.block_size = rec.block_size;
+    req.diskless = true;
+    auto k = kernel_->CreateVolume(req);
+    if (!k.ok()) return KernelError(k.status(), "VOLUME_CREATE (diskless) for '" + rec.name + "'");
+    id = k->id;
+    Status s = state_->PutNodeFact("diskless:" + rec.uuid, std::to_string(id));
+    if (!s.ok()) {
+      Status d = kernel_->DeleteVolume(id, true);
+      (void)d;  // nothing may stay behind that keel.db does not know
+      return s;
+    }
+  }
+  SetVolumeRequest set;
+  set.epoch = rec.epoch;
+  set.secret = key;
+  auto st = kernel_->SetVolume(id, set);
+  if (!st.ok()) return KernelError(st.status(), "VOLUME_SET for '" + rec.name + "'");
+  if (st->state & KEEL_STATE_ATTACHED) return std::pair{id, "/dev/" + st->device_name};
+  auto a = kernel_->AttachVolume(id);
+  if (!a.ok()) return KernelError(a.status(), "VOLUME_ATTACH for '" + rec.name + "'");
+  return std::pair{id, "/dev/" + a->device_name};
+}
+
+Status ClusterVolumes::DetachDiskless(const VolumeRecord& rec, bool force) {
+  auto found = DisklessKernelId(rec.uuid);
+  if (!found.ok()) return found.status();
+  if (!*found) return state_->DeleteNodeFact("diskless:" + rec.uuid);  // gone already
+  const uint32_t id = **found;
+  auto k = kernel_->GetVolume(id);
+  if (!k.ok()) return KernelError(k.status(), "VOLUME_GET for '" + rec.name + "'");
+  if (k->state & KEEL_STATE_ATTACHED) {
+    Status s = kernel_->DetachVolume(id, force);
+    if (!s.ok()) return KernelError(s, "VOLUME_DETACH of '" + rec.name + "'");
+  }
+  for (const auto& p : k->peers) {
+    Status s = kernel_->PeerRemove(id, p.slot);
+    (void)s;  // gone already
+  }
+  Status s = kernel_->DeleteVolume(id, true);
+  if (!s.ok() && s.code() != ENOENT) return KernelError(s, "VOLUME_DELETE of '" + rec.name + "'");
+  return state_->DeleteNodeFact("diskless:" + rec.uuid);
 }
 
 Result<json> ClusterVolumes::Detach(const std::string& name, bool force) {
@@ -432,14 +528,21 @@ Result<json> ClusterVolumes::Detach(const std::string& name, bool force) {
     return Status::Error(EBUSY, "volume '" + name + "' is attached on node " +
                                     e->record.attached_node + ": detach it there");
   }
-  auto id = LocalKernelId(name, e->record.uuid);
-  if (!id.ok()) return id.status();
-  Status s = volumes_->Detach(name, force);
-  if (!s.ok()) return s;
-  for (const auto& r : e->record.replica_set) {
-    if (r.node == options_.node) continue;
-    Status pr = kernel_->PeerRemove(*id, r.slot);
-    (void)pr;  // a peer that was never added or is gone already
+  const bool diskless = e->record.FindReplica(options_.node) == nullptr;
+  Status s;
+  if (diskless) {
+    s = DetachDiskless(e->record, force);
+    if (!s.ok()) return s;
+  } else {
+    auto id = LocalKernelId(name, e->record.uuid);
+    if (!id.ok()) return id.status();
+    s = volumes_->Detach(name, force);
+    if (!s.ok()) return s;
+    for (const auto& r : e->record.replica_set) {
+      if (r.node == options_.node) continue;
+      Status pr = kernel_->PeerRemove(*id, r.slot);
+      (void)pr;  // a peer that was never added or is gone already
+    }
   }
   auto next = cluster::Detach(e->record, options_.node);
   if (!next.ok()) return next.status();
@@ -491,6 +594,8 @@ Result<json> ClusterVolumes::Delete(const std::string& name, bool force) {
 }
 
 static json PeerSyncToJson(const PeerStatus& p) {
+  // remaining_bytes: what the resync still has to send (the peer's dirty
+  // bitmap, in bytes).
   json j = {{"node", p.name},
             {"slot", p.slot},
             {"state", PeerStateName(p.state)},
@@ -511,14 +616,23 @@ static json PeerSyncToJson(const PeerStatus& p) {
 Result<json> ClusterVolumes::LocalSync(const json& body) {
   auto name = Field<std::string>(body, "name");
   if (!name.ok()) return name.status();
-  auto v = volumes_->Inspect(*name);
-  if (!v.ok()) return v.status();
-  if (v->state != "attached" || !v->kernel) {
+  auto e = Get(*name);
+  if (!e.ok()) return e.status();
+  std::optional<keel::VolumeStatus> k;
+  if (e->record.FindReplica(options_.node)) {
+    auto v = volumes_->Inspect(*name);
+    if (!v.ok()) return v.status();
+    if (v->state == "attached") k = v->kernel;
+  } else if (auto id = DisklessKernelId(e->record.uuid); id.ok() && *id) {
+    auto st = kernel_->GetVolume(**id);
+    if (st.ok() && (st->state & KEEL_STATE_ATTACHED)) k = *st;
+  }
+  if (!k) {
     return Status::Error(ENODEV, "volume '" + *name + "' is not attached on node " + options_.node);
   }
   json peers = json::array();
-  for (const auto& p : v->kernel->peers) peers.push_back(PeerSyncToJson(p));
-  return json{{"sync", peers}};
+  for (const auto& p : k->peers) peers.push_back(PeerSyncToJson(p));
+  return json{{"sync", peers}, {"diskless", e->record.FindReplica(options_.node) == nullptr}};
 }
 
 Result<json> ClusterVolumes::VolumeStatus(const std::string& name) {

@@ -40,9 +40,11 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "manager/cluster/node_agent.h"
@@ -50,6 +52,7 @@
 #include "manager/kernel/kernel_client.h"
 #include "manager/kvdb/kvdb.h"
 #include "manager/log/log.h"
+#include "manager/state/state_store.h"
 #include "manager/volume/volume_manager.h"
 
 namespace keel {
@@ -72,8 +75,13 @@ class ClusterVolumes {
   // `pump` runs the main thread's queued work: called while this thread
   // waits for a bus reply, so a peer's request to this node (replica.serve
   // while we attach) is answered instead of timing out.
+  // `state`: this node's keel.db, where diskless attachments (kernel
+  // objects with no local replica) are recorded as node facts
+  // "diskless:<uuid>" = kernel id: nothing else tells this node's objects
+  // from another's (nodes may share a kernel in tests).
   ClusterVolumes(Options options, Kvdb* kvdb, cluster::NodeAgent* agent, VolumeManager* volumes,
-                 KernelClient* kernel, RunOnMain run, std::function<void()> pump);
+                 KernelClient* kernel, StateStore* state, RunOnMain run,
+                 std::function<void()> pump);
 
   // Registers the replica.* handlers on the agent's bus.
   Status RegisterHandlers();
@@ -155,6 +163,16 @@ class ClusterVolumes {
   Result<nlohmann::json> ReplicaServe(const nlohmann::json& body);
   Result<nlohmann::json> ReplicaStop(const nlohmann::json& body);
   Result<nlohmann::json> ReplicaDelete(const nlohmann::json& body);
+  // Diskless attachments (no local replica): the kernel object recorded in
+  // keel.db for the volume's uuid, if it still exists as that volume.
+  Result<std::optional<uint32_t>> DisklessKernelId(const std::string& uuid);
+  // Creates (or finds) the diskless kernel object, sets epoch and secret,
+  // makes the disk: {kernel id, device}.
+  Result<std::pair<uint32_t, std::string>> AttachDiskless(const cluster::VolumeRecord& rec,
+                                                          const std::vector<uint8_t>& key);
+  // Removes the disk, the peers and the kernel object.
+  Status DetachDiskless(const cluster::VolumeRecord& rec, bool force);
+  void ReconcileDiskless(const std::map<std::string, Entry>& records);
   // This node's kernel id of the replica of `name` with `uuid`.
   Result<uint32_t> LocalKernelId(const std::string& name, const std::string& uuid);
 
@@ -163,6 +181,7 @@ class ClusterVolumes {
   cluster::NodeAgent* const agent_;
   VolumeManager* const volumes_;
   KernelClient* const kernel_;
+  StateStore* const state_;
   const RunOnMain run_;
   const std::function<void()> pump_;
 };

@@ -360,7 +360,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
     copts.port_base = static_cast<uint16_t>(cfg.replication_port_base);
     copts.rereplication_grace_ms = int64_t{cfg.rereplication_grace_s} * 1000;
     cluster_volumes = std::make_unique<ClusterVolumes>(
-        copts, etcd.get(), agent.get(), &volumes, kernel.value().get(),
+        copts, etcd.get(), agent.get(), &volumes, kernel.value().get(), state.value().get(),
         // A forwarded attach waits for replica.serve round trips: up to a
         // minute when nodes do not answer.
         [&main_queue](std::function<Result<nlohmann::json>()> fn) {

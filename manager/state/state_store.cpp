@@ -195,4 +195,25 @@ Status StateStore::PutNodeFact(const std::string& key, const std::string& value)
   return st.value().Bind(1, key).Bind(2, value).Run();
 }
 
+Status StateStore::DeleteNodeFact(const std::string& key) {
+  auto st = db_->Prepare("DELETE FROM node WHERE key = ?");
+  if (!st.ok()) return st.status();
+  return st.value().Bind(1, key).Run();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> StateStore::ListNodeFacts(
+    const std::string& prefix) {
+  auto st = db_->Prepare("SELECT key, value FROM node WHERE substr(key, 1, ?) = ? ORDER BY key");
+  if (!st.ok()) return st.status();
+  st.value().Bind(1, static_cast<int64_t>(prefix.size())).Bind(2, prefix);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (;;) {
+    auto row = st.value().Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.emplace_back(st.value().Text(0), st.value().Text(1));
+  }
+  return out;
+}
+
 }  // namespace keel

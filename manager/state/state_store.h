@@ -72,6 +72,10 @@ class StateStore {
 
   Result<std::optional<std::string>> GetNodeFact(const std::string& key);
   Status PutNodeFact(const std::string& key, const std::string& value);
+  // Deleting a fact that is not there is not an error.
+  Status DeleteNodeFact(const std::string& key);
+  // Every fact whose key starts with `prefix`, ordered by key.
+  Result<std::vector<std::pair<std::string, std::string>>> ListNodeFacts(const std::string& prefix);
 
   Db* db() { return db_.get(); }
 

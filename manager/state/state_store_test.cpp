@@ -124,6 +124,18 @@ TEST_CASE("state store: node facts") {
   CHECK_FALSE((*(*st)->GetNodeFact("node_name")).has_value());
   REQUIRE((*st)->PutNodeFact("node_name", "n1").ok());
   CHECK(**(*st)->GetNodeFact("node_name") == "n1");
+
+  REQUIRE((*st)->PutNodeFact("diskless:b", "7").ok());
+  REQUIRE((*st)->PutNodeFact("diskless:a", "3").ok());
+  REQUIRE((*st)->PutNodeFact("disklessX", "9").ok());
+  auto facts = (*st)->ListNodeFacts("diskless:");
+  REQUIRE(facts.ok());
+  CHECK(*facts ==
+        std::vector<std::pair<std::string, std::string>>{{"diskless:a", "3"}, {"diskless:b", "7"}});
+  REQUIRE((*st)->DeleteNodeFact("diskless:a").ok());
+  REQUIRE((*st)->DeleteNodeFact("diskless:a").ok());  // gone already: fine
+  CHECK((*st)->ListNodeFacts("diskless:")->size() == 1);
+  CHECK((*st)->ListNodeFacts("%")->empty());  // a prefix, not a LIKE pattern
 }
 
 }  // namespace keel

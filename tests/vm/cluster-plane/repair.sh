@@ -8,6 +8,7 @@
 #  - drain: that new node is drained: another replacement is added,
 #    filled, then the drained replica is removed and deleted there;
 #  - n2 returns: its forgotten replica is deleted;
+#  - a diskless attach on n2 (no replica there now) reads and writes both;
 #  - after the detach the two replicas hold the same bytes.
 # vm-kernels: one
 # vm-cost: 150
@@ -86,13 +87,38 @@ cp_wait '[ ! -e "$(cp_pool 2)/$uuid.img" ]' 30 "n2's forgotten replica deleted"
 fio_write 8M
 sum=$(dd if="$dev" bs=1M count=64 iflag=direct status=none | sha256sum | cut -d' ' -f1)
 cp_api 1 volume.detach name=db > /dev/null || fail "detach"
-lasti=${last#n}
-for i in 1 "$lasti"; do
-	kid=$(cp_local_field "$i" db kernel_id)
+
+# A diskless attach on n2, which holds no replica now: the same bytes,
+# read over the network; writes reach both replicas.
+replica_nodes | tr ',' '\n' | grep -qx n2 && fail "n2 holds a replica again"
+out=$(cp_api 2 volume.attach name=db)
+echo "$out"
+dev=$(json_get result.device <<< "$out")
+cp_wait '[ -b "$dev" ]' 10 "the diskless disk $dev"
+replica_sum() {
+	local kid off
+	kid=$(cp_local_field "$1" db kernel_id)
 	off=$("$KEELSETUP" status "$kid" --json | json_get data_offset)
-	s=$(dd if="$(cp_pool "$i")/$uuid.img" bs=1M skip=$((off >> 20)) count=64 iflag=direct \
-		status=none | sha256sum | cut -d' ' -f1)
-	expect_eq "replica n$i" "$s" "$sum"
-done
+	dd if="$(cp_pool "$1")/$uuid.img" bs=1M skip=$((off >> 20)) count=64 iflag=direct \
+		status=none | sha256sum | cut -d' ' -f1
+}
+got=$(dd if="$dev" bs=1M count=64 iflag=direct status=none | sha256sum | cut -d' ' -f1)
+if [ "$got" != "$sum" ]; then
+	for i in 1 ${last#n}; do echo "replica n$i: $(replica_sum "$i")"; done
+	"$KEELSETUP" status --json | head -c 4000
+	fail "diskless read: got $got, want $sum"
+fi
+expect_eq "volume.status: diskless peers in sync" \
+	"$(cp_api 1 volume.status name=db | python3 -c '
+import json, sys
+print(sum(1 for p in json.load(sys.stdin)["result"]["sync"] if p["state"] == "in-sync"))')" 2
+fio_write 8M
+sum=$(dd if="$dev" bs=1M count=64 iflag=direct status=none | sha256sum | cut -d' ' -f1)
+cp_api 2 volume.detach name=db > /dev/null || fail "diskless detach"
+[ -b "$dev" ] && fail "diskless disk still there after detach"
+expect_eq "diskless kernel objects left" "$("$KEELSETUP" status --json | python3 -c '
+import json, sys
+print(sum(1 for v in json.load(sys.stdin) if "diskless" in v["state"]))')" 0
+for i in 1 "${last#n}"; do expect_eq "replica n$i" "$(replica_sum "$i")" "$sum"; done
 for i in 1 2 3 4; do cp_keeld_stop "$i"; done
 echo "ok"
