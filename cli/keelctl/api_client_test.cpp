@@ -166,7 +166,7 @@ TEST_CASE("keelctl socket client: an error reply comes back as keeld sent it, an
   s.Serve(
       {R"({"api":1,"ok":false,"error":{"code":"not_found","message":"volume 'db' does not exist","errno":"ENOENT"}})"
        "\n"});
-  Run r = Keelctl({"--socket", s.path(), "volume", "inspect", "db", "-o", "json"});
+  Run r = Keelctl({"--socket", s.path(), "volume", "attach", "db", "-o", "json"});
   CHECK(r.exit == kExitNotFound);
   CHECK(r.err.find("keelctl: volume 'db' does not exist\n") == 0);
   CHECK(json::parse(r.out)["error"]["errno"] == "ENOENT");

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <ostream>
@@ -21,6 +22,9 @@ struct Args {
   std::string name;
   bool force = false;
   bool yes = false;
+  std::string node;           // volume attach --node
+  bool wait = false;          // --wait, --watch
+  double wait_timeout_s = 0;  // --wait-timeout of volume attach and node drain
 };
 
 struct Ctx {
@@ -56,6 +60,40 @@ void AddName(CLI::App& sub, Args& a) {
   sub.add_option("NAME", a.name, "The volume's name")->required()->type_name("");
 }
 
+void AddNodeName(CLI::App& sub, Args& a) {
+  sub.add_option("NAME", a.name, "The node's name (as 'keelctl node list' shows it)")
+      ->required()
+      ->type_name("");
+}
+
+// A number of seconds from `min` to a day, fractions allowed.
+CLI::Validator Seconds(double min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        char* end = nullptr;
+        double v = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0' || !(v >= min && v <= 86400)) {
+          char range[64];
+          snprintf(range, sizeof(range), "%g to 86400", min);
+          return "'" + text + "' is not a number of seconds from " + range;
+        }
+        return "";
+      },
+      "SECONDS");
+}
+
+// --wait and its --wait-timeout (keelctl's own --timeout is how long one
+// reply from keeld may take).
+void AddWait(CLI::App& sub, Args& a, const std::string& until) {
+  CLI::Option* wait = sub.add_flag("--wait", a.wait, "Wait until " + until);
+  sub.add_option("--wait-timeout", a.wait_timeout_s,
+                 "With --wait: give up (exit 1) after SECONDS (default 0: no limit)")
+      ->check(Seconds(0))
+      ->needs(wait);
+}
+
+Wait WaitOf(const Ctx& c, bool tty) { return {c.a.wait, c.a.wait_timeout_s, tty, c.env.ticker}; }
+
 const std::vector<GroupSpec>& Groups() {
   static const std::vector<GroupSpec> groups = {
       {"volume", "Create, list, inspect, attach, detach and delete volumes",
@@ -65,15 +103,16 @@ const std::vector<GroupSpec>& Groups() {
        "  keelctl volume create db --size 10G\n"
        "  keelctl volume list\n"
        "  keelctl volume attach db\n"
+       "  keelctl volume attach db --node n2 --wait     (cluster mode)\n"
        "\n"
        "Run 'keelctl volume COMMAND --help' for a command's options and examples."},
-      {"node", "This node (keeld, keel.ko, the pool) and the cluster's nodes",
+      {"node", "This node, and the cluster's nodes: list, inspect, cordon, drain",
        "Examples:\n"
        "  keelctl node inspect\n"
        "  keelctl node list\n"
        "  keelctl node inspect n2 -o json\n"
-       "\n"
-       "node drain, cordon and uncordon are not there yet (docs/keelctl.md)."},
+       "  keelctl node cordon n3\n"
+       "  keelctl node drain n3 --wait"},
       {"cluster", "The cluster: coordinator, etcd, nodes and volumes",
        "Examples:\n"
        "  keelctl cluster status\n"
@@ -137,22 +176,55 @@ const std::vector<CommandSpec>& Commands() {
        "time) and keel.ko's view of it: flags, epoch and IO counters.  Exit status 3 when\n"
        "it does not exist, so -q (prints nothing) is a test for existence.\n"
        "\n"
+       "In cluster mode the cluster's view comes first: the volume's epoch and state, where\n"
+       "it is attached, which replicas are in sync, and a row per replica (NODE, SLOT,\n"
+       "IN-SYNC, STATE: in-sync, syncing, connecting, outdated or lost, PROGRESS: for a\n"
+       "replica that is syncing, a bar with its rate and ETA).  This node's replica\n"
+       "follows when it holds one (-o json: keeld's volume.status with \"local\", this\n"
+       "node's replica or null).  --watch asks again every second until every replica\n"
+       "is in sync, then exits 0 (or stop it with Ctrl-C): on a terminal it redraws the\n"
+       "view in place; otherwise it prints the view once, then a line per replica when\n"
+       "its progress changes.  With -o json, --watch prints volume.status's result, one\n"
+       "line per second.  A single-node volume has one replica: nothing to watch.\n"
+       "\n"
        "Examples:\n"
        "  keelctl volume inspect db\n"
        "  keelctl volume inspect db -o json\n"
-       "  keelctl volume inspect -q db || keelctl volume create db --size 10G",
-       AddName,
-       [](Ctx& c) { return RunVolumeInspect(c.api, c.a.name, c.o); }},
+       "  keelctl volume inspect -q db || keelctl volume create db --size 10G\n"
+       "  keelctl volume inspect db --watch\n"
+       "  keelctl volume inspect db --watch -o json | jq -c .sync",
+       [](CLI::App& sub, Args& a) {
+         AddName(sub, a);
+         sub.add_flag("-w,--watch", a.wait,
+                      "Redraw every second until every replica is in sync (cluster mode)");
+       },
+       [](Ctx& c) { return RunVolumeInspect(c.api, c.a.name, WaitOf(c, c.env.stdout_tty), c.o); }},
       {{"volume", "attach"},
-       "Give a volume its disk, /dev/keelN, on this node",
+       "Give a volume its disk, /dev/keelN, on this node or on node N",
        "Creates the block device and prints its path.  Attaching an attached volume is\n"
        "not an error: it prints the same device again.  -q prints only the path.\n"
        "\n"
+       "In cluster mode the attach starts a new epoch (printed) and may be asked of any\n"
+       "node: --node N attaches the volume on node N (keeld forwards it there), and the\n"
+       "disk appears on N.  --wait then waits until every replica is in sync, showing\n"
+       "each resync's progress on stderr (a bar with rate and ETA); with --wait-timeout\n"
+       "it gives up after SECONDS (exit 1, the volume stays attached).  With -o json the\n"
+       "result is printed once the wait is over.\n"
+       "\n"
        "Examples:\n"
        "  keelctl volume attach db\n"
-       "  dev=$(keelctl volume attach -q db) && mkfs.ext4 \"$dev\" && mount \"$dev\" /mnt/db",
-       AddName,
-       [](Ctx& c) { return RunVolumeAttach(c.api, c.a.name, c.o); }},
+       "  dev=$(keelctl volume attach -q db) && mkfs.ext4 \"$dev\" && mount \"$dev\" /mnt/db\n"
+       "  keelctl volume attach db --node n2\n"
+       "  keelctl volume attach db --wait --wait-timeout 600",
+       [](CLI::App& sub, Args& a) {
+         AddName(sub, a);
+         sub.add_option("-n,--node", a.node, "Attach on this node of the cluster (cluster mode)")
+             ->type_name("N");
+         AddWait(sub, a, "every replica is in sync (cluster mode)");
+       },
+       [](Ctx& c) {
+         return RunVolumeAttach(c.api, c.a.name, c.a.node, WaitOf(c, c.env.stderr_tty), c.o);
+       }},
       {{"volume", "detach"},
        "Remove a volume's disk from this node",
        "Removes /dev/keelN; the volume and its data stay.  Refused (exit status 6) while the\n"
@@ -224,6 +296,48 @@ const std::vector<CommandSpec>& Commands() {
          if (c.a.name.empty()) return RunNodeInspect(c.api, c.o);
          return RunClusterNodeInspect(c.api, c.a.name, c.o, NowMs());
        }},
+      {{"node", "cordon"},
+       "Place no new replicas on a node",
+       "The cluster places no new replica on the node (volume create, a drain's moves);\n"
+       "the replicas it holds stay, and it goes on serving them.  'keelctl node list'\n"
+       "shows it as up,cordoned.  Needs cluster mode.  Exit status 3 when the cluster has\n"
+       "no such node.  -q prints nothing; -o json prints the node's flags and how many\n"
+       "replicas it holds.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl node cordon n3\n"
+       "  keelctl node cordon n3 -o json",
+       AddNodeName,
+       [](Ctx& c) { return RunNodeCordon(c.api, c.a.name, true, c.o); }},
+      {{"node", "uncordon"},
+       "Let new replicas be placed on a node again",
+       "Clears what cordon and drain set: new replicas may be placed on the node again,\n"
+       "and a drain stops moving replicas off it (the ones already moved stay where they\n"
+       "are).  Needs cluster mode.  Exit status 3 when the cluster has no such node.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl node uncordon n3",
+       AddNodeName,
+       [](Ctx& c) { return RunNodeCordon(c.api, c.a.name, false, c.o); }},
+      {{"node", "drain"},
+       "Move every replica off a node",
+       "Cordons the node and has the coordinator move each of its replicas to another\n"
+       "node: a new replica elsewhere, synced, then the old one removed, so no volume is\n"
+       "ever short of a replica.  Prints how many replicas are left to move.  --wait asks\n"
+       "again every second until none is left (the count on stderr when it changes); with\n"
+       "--wait-timeout it gives up after SECONDS (exit 1; the drain goes on).  Draining a\n"
+       "drained node is not an error.  Needs cluster mode.  Exit status 3 when the cluster\n"
+       "has no such node.  'keelctl node uncordon' ends it.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl node drain n3\n"
+       "  keelctl node drain n3 --wait\n"
+       "  keelctl node drain n3 --wait --wait-timeout 3600 && ssh n3 poweroff",
+       [](CLI::App& sub, Args& a) {
+         AddNodeName(sub, a);
+         AddWait(sub, a, "the node holds no replicas");
+       },
+       [](Ctx& c) { return RunNodeDrain(c.api, c.a.name, WaitOf(c, c.env.stderr_tty), c.o); }},
       {{"cluster", "status"},
        "Show the cluster: coordinator, etcd, nodes and volumes",
        "The coordinator, this node's etcd lease, each etcd endpoint's health, how many\n"
@@ -295,9 +409,11 @@ std::string CommandPath(CLI::App* app) {
 const char kTopFooter[] =
     "Commands:\n"
     "  volume create NAME --size SIZE [--block-size 512|4096] [--label K=V ...] [--repl N]\n"
-    "  volume list | inspect NAME | attach NAME | detach NAME [--force]\n"
+    "  volume list | inspect NAME [--watch] | detach NAME [--force]\n"
+    "  volume attach NAME [--node N] [--wait [--wait-timeout SECONDS]]\n"
     "  volume delete NAME [--force] [--yes]\n"
-    "  node list | inspect [NAME]\n"
+    "  node list | inspect [NAME] | cordon NAME | uncordon NAME\n"
+    "  node drain NAME [--wait [--wait-timeout SECONDS]]\n"
     "  cluster status\n"
     "  version\n"
     "Every command takes --help, -o json and -q.\n"
@@ -306,7 +422,9 @@ const char kTopFooter[] =
     "  keelctl volume create db --size 10G --label tier=gold\n"
     "  keelctl volume attach db                     prints /dev/keelN\n"
     "  keelctl volume list -o json\n"
+    "  keelctl volume inspect db --watch            until every replica is in sync\n"
     "  keelctl volume detach db && keelctl volume delete db --yes\n"
+    "  keelctl node drain n3 --wait                 move every replica off n3\n"
     "\n"
     "Exit status:\n"
     "  0 ok   1 error   2 usage   3 not found   4 keeld not running or no reply\n"
@@ -340,16 +458,7 @@ int RunKeelctl(const std::vector<std::string>& args, Env& env) {
       ->capture_default_str();
   app.add_flag("-q,--quiet", a.quiet, "Print only what scripts need (see each command)");
   app.add_option("--timeout", a.timeout_s, "Seconds to wait for keeld's reply")
-      ->check(CLI::Validator(
-          [](std::string& text) -> std::string {
-            char* end = nullptr;
-            double v = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0' || !(v >= 0.001 && v <= 86400)) {
-              return "'" + text + "' is not a number of seconds from 0.001 to 86400";
-            }
-            return "";
-          },
-          "SECONDS"))
+      ->check(Seconds(0.001))
       ->capture_default_str();
 
   std::map<std::string, CLI::App*> groups;

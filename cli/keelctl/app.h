@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/keelctl/api_client.h"
+#include "cli/keelctl/commands.h"
 
 namespace keel {
 
@@ -22,6 +23,7 @@ struct Env {
   std::istream& in;
   bool stdin_tty = false;
   bool stdout_tty = false;
+  bool stderr_tty = false;  // where --wait shows its progress
   std::string no_color;     // $NO_COLOR: colours are off when it is set and not empty
   std::string keel_socket;  // $KEEL_SOCKET: the default for --socket when not empty
   // Makes the client for --socket and --timeout; called only by commands
@@ -29,6 +31,8 @@ struct Env {
   std::function<std::unique_ptr<ApiClient>(const std::string& socket,
                                            std::chrono::milliseconds timeout)>
       connect;
+  // How --wait and --watch pass time.
+  Ticker ticker = RealTicker();
 };
 
 // Runs keelctl with `args` (without the program name); returns the exit

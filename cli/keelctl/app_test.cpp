@@ -25,9 +25,16 @@ struct Harness {
   int connects = 0;
   std::string socket;
   std::chrono::milliseconds timeout{0};
+  int64_t now = 0;  // --wait and --watch: time moves only when they sleep
+  std::vector<int64_t> sleeps;
 
   Harness() {
     api = script.get();
+    env.ticker = {[this] { return now; },
+                  [this](int64_t ms) {
+                    sleeps.push_back(ms);
+                    now += ms;
+                  }};
     env.connect = [this](const std::string& path, std::chrono::milliseconds t) {
       ++connects;
       socket = path;
@@ -52,7 +59,7 @@ json Volume(const std::string& name) {
 TEST_CASE("keelctl parse: unknown commands exit 2 with the usage, without contacting keeld") {
   for (std::vector<std::string> args : {std::vector<std::string>{"frobnicate"},
                                         {"volume", "frob"},
-                                        {"node", "drain", "n1"},
+                                        {"node", "frob", "n1"},
                                         {},
                                         {"volume"}}) {
     CAPTURE(args.size());
@@ -99,6 +106,21 @@ TEST_CASE("keelctl parse: bad flags and missing arguments exit 2 with the comman
       {{"volume", "list", "--timeout", "0"}, "--timeout"},
       {{"volume", "list", "--timeout", "-1"}, "--timeout"},
       {{"volume", "list", "--timeout", "1e300"}, "--timeout"},
+      {{"volume", "attach", "db", "--node"}, "--node"},
+      {{"volume", "attach", "db", "--wait-timeout", "5"}, "--wait-timeout requires --wait"},
+      {{"volume", "attach", "db", "--wait", "--wait-timeout", "-1"}, "from 0 to 86400"},
+      {{"volume", "attach", "db", "--wait", "--wait-timeout", "soon"}, "'soon'"},
+      {{"volume", "attach", "db", "--wait", "--wait-timeout"}, "--wait-timeout"},
+      {{"volume", "attach", "--wait"}, "NAME is required"},
+      {{"volume", "inspect", "db", "--wait"}, "--wait"},
+      {{"volume", "inspect", "--watch"}, "NAME is required"},
+      {{"node", "cordon"}, "NAME is required"},
+      {{"node", "uncordon", "n1", "n2"}, "n2"},
+      {{"node", "uncordon", "n1", "--wait"}, "--wait"},
+      {{"node", "drain"}, "NAME is required"},
+      {{"node", "drain", "n1", "--wait-timeout", "60"}, "--wait-timeout requires --wait"},
+      {{"node", "drain", "n1", "--wait", "--wait-timeout", "86401"}, "from 0 to 86400"},
+      {{"node", "drain", "n1", "--force"}, "--force"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.says);
@@ -219,9 +241,10 @@ TEST_CASE("keelctl delete: refused without --yes when stdin is not a terminal, a
 
 TEST_CASE("keelctl help: every command has --help with examples, exit 0, no keeld") {
   std::vector<std::vector<std::string>> commands = {
-      {"volume", "create"},  {"volume", "list"},   {"volume", "inspect"}, {"volume", "attach"},
-      {"volume", "detach"},  {"volume", "delete"}, {"node", "inspect"},   {"node", "list"},
-      {"cluster", "status"}, {"version"}};
+      {"volume", "create"}, {"volume", "list"},   {"volume", "inspect"}, {"volume", "attach"},
+      {"volume", "detach"}, {"volume", "delete"}, {"node", "inspect"},   {"node", "list"},
+      {"node", "cordon"},   {"node", "uncordon"}, {"node", "drain"},     {"cluster", "status"},
+      {"version"}};
   for (auto args : commands) {
     std::string name = args.back();
     CAPTURE(name);
@@ -290,6 +313,115 @@ TEST_CASE("keelctl node list and cluster status: parsed, sent, and refused usage
   CHECK(status.err.str().find("keelctl: keeld runs without a cluster") == 0);
   CHECK(extra.Run({"cluster", "status", "now"}) == kExitUsage);
   CHECK(extra.connects == 0);
+}
+
+// volume.status with n1 not in sync (`n1_in_sync` false) or in sync.
+json Status(bool n1_in_sync) {
+  json s = {{"name", "db"},
+            {"epoch", 5},
+            {"state", "ready"},
+            {"replica_set", {{{"node", "n1"}, {"slot", 0}}, {{"node", "n2"}, {"slot", 1}}}},
+            {"in_sync", n1_in_sync ? json{"n1", "n2"} : json{"n2"}},
+            {"attached_node", "n2"},
+            {"device", "/dev/keel0"},
+            {"attached_epoch", 5},
+            {"sync",
+             {{{"node", "n1"},
+               {"slot", 0},
+               {"state", n1_in_sync ? "in-sync" : "syncing"},
+               {"percent", n1_in_sync ? 100 : 50},
+               {"rate", 1048576},
+               {"remaining_bytes", n1_in_sync ? 0 : 1048576}}}}};
+  return s;
+}
+
+TEST_CASE("keelctl volume attach: --node is sent; -q prints the device") {
+  Harness h;
+  h.api->ReplyOk({{"name", "db"}, {"node", "n2"}, {"device", "/dev/keel0"}, {"epoch", 5}});
+  CHECK(h.Run({"volume", "attach", "db", "--node", "n2", "-q"}) == kExitOk);
+  REQUIRE(h.api->calls.size() == 1);
+  CHECK(h.api->calls[0].command == "volume.attach");
+  CHECK(h.api->calls[0].args == json{{"name", "db"}, {"node", "n2"}});
+  CHECK(h.out.str() == "/dev/keel0\n");
+  Harness local;
+  local.api->ReplyOk({{"name", "db"}, {"device", "/dev/keel0"}});
+  CHECK(local.Run({"volume", "attach", "-n", "n1", "db"}) == kExitOk);
+  CHECK(local.api->calls[0].args == json{{"name", "db"}, {"node", "n1"}});
+  CHECK(local.sleeps.empty());
+}
+
+TEST_CASE("keelctl volume attach --wait: progress on stderr, redrawn when stderr is a terminal") {
+  Harness h;
+  h.env.stderr_tty = true;
+  h.api->ReplyOk({{"name", "db"}, {"node", "n2"}, {"device", "/dev/keel0"}, {"epoch", 5}});
+  h.api->ReplyOk(Status(false));
+  h.api->ReplyOk(Status(true));
+  CHECK(h.Run({"volume", "attach", "db", "--wait"}) == kExitOk);
+  CHECK(h.api->calls[1].command == "volume.status");
+  CHECK(h.out.str() == "volume 'db' attached on n2 at /dev/keel0 (epoch 5)\n");
+  CHECK(h.err.str() ==
+        "n1  [###########...........]  50%  1 MiB/s  ETA 0:01\n"
+        "\x1b[1A\r\x1b[Jn1  in-sync\n");
+  CHECK(h.sleeps == std::vector<int64_t>{1000});
+}
+
+TEST_CASE("keelctl volume attach --wait --wait-timeout: the wait's limit, --timeout keeld's") {
+  Harness h;
+  h.api->ReplyOk({{"name", "db"}, {"device", "/dev/keel0"}, {"epoch", 5}});
+  for (int i = 0; i < 3; ++i) h.api->ReplyOk(Status(false));
+  CHECK(h.Run({"--timeout", "5", "volume", "attach", "db", "--wait", "--wait-timeout", "2"}) ==
+        kExitError);
+  CHECK(h.timeout == std::chrono::milliseconds(5000));
+  CHECK(h.sleeps == std::vector<int64_t>{1000, 1000});
+  CHECK(h.err.str().find("keelctl: volume 'db' is attached, but not in sync after 2s: n1\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("keelctl volume inspect --watch: redrawn on a terminal until in sync") {
+  Harness h;
+  h.env.stdout_tty = true;
+  h.env.no_color = "1";
+  h.api->ReplyOk({{"node_name", "n1"}, {"kvdb", "etcd"}});
+  h.api->ReplyOk(Status(false));
+  h.api->ReplyOk(Status(true));
+  CHECK(h.Run({"volume", "inspect", "db", "--watch"}) == kExitOk);
+  CHECK(h.api->calls[0].command == "node.info");
+  CHECK(h.api->calls[2].command == "volume.status");
+  CHECK(h.out.str().find("\x1b[") != std::string::npos);
+  CHECK(h.out.str().ends_with("every replica of volume 'db' is in sync\n"));
+  CHECK(h.sleeps == std::vector<int64_t>{1000});
+  Harness js;
+  js.api->ReplyOk({{"node_name", "n1"}, {"kvdb", "etcd"}});
+  js.api->ReplyOk(Status(true));
+  CHECK(js.Run({"volume", "inspect", "db", "-w", "-o", "json"}) == kExitOk);
+  CHECK(js.out.str() == Status(true).dump() + "\n");
+}
+
+TEST_CASE("keelctl node cordon, uncordon, drain: parsed and sent") {
+  json flags = {{"name", "n3"}, {"cordoned", true}, {"draining", false}, {"replicas", 0}};
+  for (const char* cmd : {"cordon", "uncordon", "drain"}) {
+    CAPTURE(cmd);
+    Harness h;
+    h.api->ReplyOk(flags);
+    CHECK(h.Run({"node", cmd, "n3", "-o", "json"}) == kExitOk);
+    REQUIRE(h.api->calls.size() == 1);
+    CHECK(h.api->calls[0].command == std::string("node.") + cmd);
+    CHECK(h.api->calls[0].args == json{{"name", "n3"}});
+    CHECK(json::parse(h.out.str()) == flags);
+  }
+  Harness wait;
+  flags["replicas"] = 1;
+  wait.api->ReplyOk(flags);
+  flags["replicas"] = 0;
+  wait.api->ReplyOk(flags);
+  CHECK(wait.Run({"node", "drain", "n3", "--wait", "--wait-timeout", "30"}) == kExitOk);
+  CHECK(wait.api->calls.size() == 2);
+  CHECK(wait.err.str() == "draining n3: 1 replica left\n");
+  CHECK(wait.out.str() == "node 'n3' drained: it holds no replicas\n");
+  CHECK(wait.sleeps == std::vector<int64_t>{1000});
+  Harness missing;
+  missing.api->ReplyError("not_found", "no such node");
+  CHECK(missing.Run({"node", "cordon", "n9"}) == kExitNotFound);
 }
 
 }  // namespace

@@ -1,8 +1,13 @@
 #include "cli/keelctl/commands.h"
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <cmath>
 #include <istream>
+#include <map>
 #include <ostream>
+#include <thread>
 
 #include "cli/keelctl/format.h"
 #include "manager/common/size.h"
@@ -20,8 +25,7 @@ struct Reply {
   CliError error;
 };
 
-Reply Send(ApiClient& api, const std::string& command, const json& args,
-           const std::string& volume) {
+Reply Send(ApiClient& api, const std::string& command, const json& args, const std::string& name) {
   Reply r;
   auto reply = api.Call(command, args);
   if (!reply.ok()) {
@@ -33,7 +37,7 @@ Reply Send(ApiClient& api, const std::string& command, const json& args,
   auto ok = j.find("ok");
   if (ok == j.end() || !ok->is_boolean() || !ok->get<bool>()) {
     auto e = j.find("error");
-    r.error = ApiErrorToCli(e != j.end() && e->is_object() ? *e : json::object(), command, volume);
+    r.error = ApiErrorToCli(e != j.end() && e->is_object() ? *e : json::object(), command, name);
     return r;
   }
   auto result = j.find("result");
@@ -46,7 +50,91 @@ void PrintJson(const Output& o, const json& j) { o.out << j.dump(2) << "\n"; }
 
 std::string Quoted(const std::string& name) { return "'" + name + "'"; }
 
+// "1 replica", "2 replicas".
+std::string Replicas(int64_t n) { return std::to_string(n) + (n == 1 ? " replica" : " replicas"); }
+
+// Seconds as typed: "30s", "2.5s".
+std::string Seconds(double s) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%gs", s);
+  return buf;
+}
+
+std::string Join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+
+// The commands that need keeld in cluster mode; a keeld without one answers
+// them invalid_request (docs/api.md).
+bool ClusterOnly(const std::string& command) {
+  return (command.starts_with("node.") && command != "node.info") ||
+         command.starts_with("cluster.") || command == "volume.status";
+}
+
+// Sleeps until the next poll of a wait that began at `start`; false when
+// its --wait-timeout is over instead.
+bool NextPoll(const Wait& w, int64_t start) {
+  int64_t pause = kPollMs;
+  if (w.timeout_s > 0) {
+    int64_t left = std::llround(w.timeout_s * 1000) - (w.ticker.now_ms() - start);
+    if (left <= 0) return false;
+    pause = std::min(pause, left);
+  }
+  w.ticker.sleep_ms(pause);
+  return true;
+}
+
+// A wait's progress on one stream.  On a terminal each frame replaces the
+// one before (cursor up, clear to the end of the screen).  Elsewhere (a log,
+// a pipe) the first frame, then only the lines that changed, each keyed by
+// its replica: at most a line per replica per poll.
+class Progress {
+ public:
+  using Lines = std::vector<std::pair<std::string, std::string>>;
+  Progress(std::ostream& os, bool tty) : os_(os), tty_(tty) {}
+
+  void Show(const std::string& frame, const Lines& lines) {
+    if (tty_) {
+      if (height_ > 0) os_ << "\x1b[" << height_ << "A\r\x1b[J";
+      os_ << frame;
+      height_ = std::count(frame.begin(), frame.end(), '\n');
+    } else {
+      if (!shown_) os_ << frame;
+      for (const auto& [key, line] : lines) {
+        if (shown_ && last_[key] != line) os_ << line << "\n";
+        last_[key] = line;
+      }
+      shown_ = true;
+    }
+    os_ << std::flush;
+  }
+  // The lines as a frame of their own.
+  void Show(const Lines& lines) {
+    std::string frame;
+    for (const auto& l : lines) frame += l.second + "\n";
+    Show(frame, lines);
+  }
+
+ private:
+  std::ostream& os_;
+  bool tty_;
+  int64_t height_ = 0;
+  bool shown_ = false;
+  std::map<std::string, std::string> last_;
+};
+
 }  // namespace
+
+Ticker RealTicker() {
+  return {[] {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                .count();
+          },
+          [](int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }};
+}
 
 int Report(const Output& o, const CliError& e) {
   o.err << "keelctl: " << e.message << "\n";
@@ -100,7 +188,7 @@ int ExitCodeForApiCode(const std::string& code) {
   return kExitError;
 }
 
-CliError ApiErrorToCli(const json& error, const std::string& command, const std::string& volume) {
+CliError ApiErrorToCli(const json& error, const std::string& command, const std::string& name) {
   CliError e;
   e.code = error.contains("code") && error["code"].is_string() ? error["code"].get<std::string>()
                                                                : "internal";
@@ -112,33 +200,42 @@ CliError ApiErrorToCli(const json& error, const std::string& command, const std:
   const std::string& c = e.code;
   // Single-node keeld: cluster commands are invalid_request, replicas > 1
   // invalid_argument, both saying "cluster mode" (docs/api.md).
-  if ((c == "invalid_request" || c == "invalid_argument") &&
-      e.message.find("cluster mode") != std::string::npos) {
+  bool cluster = ClusterOnly(command);
+  if ((c == "invalid_request" && cluster) ||
+      ((c == "invalid_request" || c == "invalid_argument") &&
+       e.message.find("cluster mode") != std::string::npos)) {
     return {kExitError, "not_in_cluster",
             "keeld runs without a cluster (no etcd_endpoints in /etc/keel/keeld.conf); see "
             "docs/configuration.md",
             "", e.errno_name};
   }
-  bool cluster = command.starts_with("node.list") || command.starts_with("cluster.");
   if (c == "try_again" && cluster) {
     e.exit_code = kExitError;
     e.hint = "etcd did not answer keeld; check etcd and the etcd_endpoints of keeld.conf";
     return e;
   }
-  if (c == "not_found") {
+  bool node = command == "node.cordon" || command == "node.uncordon" || command == "node.drain";
+  if (c == "not_found" && node) {
+    e.message = "node " + Quoted(name) + " is not in the cluster";
+    e.hint = "see the nodes there are with 'keelctl node list'";
+  } else if (c == "insufficient_capacity" && command == "node.drain") {
+    e.hint =
+        "its replicas need other nodes, up, not cordoned, with room: see 'keelctl node list' "
+        "and 'keelctl cluster status'";
+  } else if (c == "not_found") {
     e.hint = "see the volumes there are with 'keelctl volume list'";
   } else if (c == "already_exists") {
-    e.hint = "choose another name, or look at it with 'keelctl volume inspect " + volume + "'";
+    e.hint = "choose another name, or look at it with 'keelctl volume inspect " + name + "'";
   } else if (c == "busy" && command == "volume.detach") {
-    e.message = "volume " + Quoted(volume) + " is open on this node (mounted, or held by a " +
+    e.message = "volume " + Quoted(name) + " is open on this node (mounted, or held by a " +
                 "process): " + e.message;
     e.hint =
         "unmount it or stop what holds it, then detach again; or remove the disk anyway with "
         "'keelctl volume detach " +
-        volume + " --force' (its users get IO errors)";
+        name + " --force' (its users get IO errors)";
   } else if (c == "busy" && command == "volume.delete") {
-    e.hint = "detach it first ('keelctl volume detach " + volume +
-             "'), or use --force, which detaches it";
+    e.hint =
+        "detach it first ('keelctl volume detach " + name + "'), or use --force, which detaches it";
   } else if (c == "try_again") {
     e.hint = "keeld is completing an earlier operation on it; try again in a moment";
   } else if (c == "permission_denied") {
@@ -244,10 +341,99 @@ int RunVolumeList(ApiClient& api, const Output& o) {
   return kExitOk;
 }
 
-int RunVolumeInspect(ApiClient& api, const std::string& name, const Output& o) {
+namespace {
+
+// `volume inspect` in cluster mode: volume.status's `status`, then this
+// node's replica (`node`) when it holds one.
+int ShowClusterVolume(ApiClient& api, const std::string& name, const json& status,
+                      const std::string& node, const Output& o) {
+  if (o.quiet) return kExitOk;
+  json local;  // null: this node holds no replica
+  Reply r = Send(api, "volume.inspect", {{"name", name}}, name);
+  if (r.ok) {
+    local = r.result;
+  } else if (r.error.code != "not_found") {
+    return Report(o, r.error);
+  }
+  if (o.format == Format::kJson) {
+    json j = status;
+    j["local"] = local;
+    PrintJson(o, j);
+  } else if (local.is_object()) {
+    o.out << ClusterVolumeText(status, o.color) << "\nThis node's replica (" << node << "):\n"
+          << VolumeText(local, o.color);
+  } else {
+    o.out << ClusterVolumeText(status, o.color) << "\nThis node (" << node
+          << ") holds no replica of it.\n";
+  }
+  return kExitOk;
+}
+
+// `volume inspect --watch` from volume.status's first `status`.
+int WatchVolume(ApiClient& api, const std::string& name, json status, const Wait& w,
+                const Output& o) {
+  Progress progress(o.out, w.tty);
+  for (;;) {
+    if (o.format == Format::kJson) {
+      o.out << status.dump() << "\n" << std::flush;
+    } else if (!o.quiet) {
+      progress.Show(ClusterVolumeText(status, o.color), SyncLines(status));
+    }
+    if (NotInSync(status).empty()) break;
+    w.ticker.sleep_ms(kPollMs);
+    Reply r = Send(api, "volume.status", {{"name", name}}, name);
+    if (!r.ok) return Report(o, r.error);
+    status = r.result;
+  }
+  if (o.format == Format::kText && !o.quiet) {
+    o.out << "every replica of volume " << Quoted(name) << " is in sync\n";
+  }
+  return kExitOk;
+}
+
+// `volume attach --wait`: volume.status until every replica is in sync, the
+// progress on err.  A keeld without a cluster has one replica: in sync.
+int WaitInSync(ApiClient& api, const std::string& name, const Wait& w, const Output& o) {
+  Progress progress(o.err, w.tty);
+  int64_t start = w.ticker.now_ms();
+  for (;;) {
+    Reply r = Send(api, "volume.status", {{"name", name}}, name);
+    if (!r.ok && r.error.code == "not_in_cluster") return kExitOk;
+    if (!r.ok) return Report(o, r.error);
+    if (!o.quiet) progress.Show(SyncLines(r.result));
+    std::vector<std::string> behind = NotInSync(r.result);
+    if (behind.empty()) return kExitOk;
+    if (!NextPoll(w, start)) {
+      return Report(
+          o,
+          {kExitError, "wait_timeout",
+           "volume " + Quoted(name) + " is attached, but not in sync after " +
+               Seconds(w.timeout_s) + ": " + Join(behind),
+           "the resync goes on; follow it with 'keelctl volume inspect " + name + " --watch'", ""});
+    }
+  }
+}
+
+}  // namespace
+
+int RunVolumeInspect(ApiClient& api, const std::string& name, const Wait& watch, const Output& o) {
+  Reply info = Send(api, "node.info", json::object(), "");
+  if (!info.ok) return Report(o, info.error);
+  if (FieldText(info.result, "kvdb") == "etcd") {
+    Reply st = Send(api, "volume.status", {{"name", name}}, name);
+    if (st.ok) {
+      if (watch.on) return WatchVolume(api, name, st.result, watch, o);
+      return ShowClusterVolume(api, name, st.result, FieldText(info.result, "node_name"), o);
+    }
+    // Not in cluster mode after all: the single-node view.
+    if (st.error.code != "not_in_cluster") return Report(o, st.error);
+  }
+  // Single-node: one replica, so --watch has nothing to wait for.
   Reply r = Send(api, "volume.inspect", {{"name", name}}, name);
   if (!r.ok) return Report(o, r.error);
-  if (o.format == Format::kJson) {
+  if (o.format == Format::kJson && watch.on) {
+    o.out << r.result.dump() << "\n";
+  } else if (o.format == Format::kJson) {
     PrintJson(o, r.result);
   } else if (!o.quiet) {
     o.out << VolumeText(r.result, o.color);
@@ -255,18 +441,28 @@ int RunVolumeInspect(ApiClient& api, const std::string& name, const Output& o) {
   return kExitOk;
 }
 
-int RunVolumeAttach(ApiClient& api, const std::string& name, const Output& o) {
-  Reply r = Send(api, "volume.attach", {{"name", name}}, name);
+int RunVolumeAttach(ApiClient& api, const std::string& name, const std::string& node,
+                    const Wait& wait, const Output& o) {
+  json args = {{"name", name}};
+  if (!node.empty()) args["node"] = node;
+  Reply r = Send(api, "volume.attach", args, name);
   if (!r.ok) return Report(o, r.error);
-  if (o.format == Format::kJson) {
-    PrintJson(o, r.result);
-  } else if (o.quiet) {
+  if (o.quiet) {
     o.out << FieldText(r.result, "device") << "\n";
-  } else {
-    o.out << "volume " << Quoted(name) << " attached at " << FieldText(r.result, "device");
+  } else if (o.format == Format::kText) {
+    o.out << "volume " << Quoted(name) << " attached";
+    if (r.result.contains("node")) o.out << " on " << FieldText(r.result, "node");
+    o.out << " at " << FieldText(r.result, "device");
     if (r.result.contains("epoch")) o.out << " (epoch " << FieldText(r.result, "epoch") << ")";
     o.out << "\n";
   }
+  o.out << std::flush;
+  if (wait.on) {
+    int rc = WaitInSync(api, name, wait, o);
+    if (rc != kExitOk) return rc;
+  }
+  // After the wait, so that stdout is one JSON document, the error's when it fails.
+  if (o.format == Format::kJson) PrintJson(o, r.result);
   return kExitOk;
 }
 
@@ -383,6 +579,61 @@ int RunClusterStatus(ApiClient& api, const Output& o, int64_t now_ms) {
     o.out << ClusterText(r.result, now_ms, o.color);
   }
   return kExitOk;
+}
+
+int RunNodeCordon(ApiClient& api, const std::string& name, bool cordon, const Output& o) {
+  Reply r = Send(api, cordon ? "node.cordon" : "node.uncordon", {{"name", name}}, name);
+  if (!r.ok) return Report(o, r.error);
+  if (o.format == Format::kJson) {
+    PrintJson(o, r.result);
+  } else if (!o.quiet && cordon) {
+    o.out << "node " << Quoted(name) << " cordoned: no new replicas go there";
+    const json& n = r.result.contains("replicas") ? r.result["replicas"] : json();
+    if (n.is_number_integer() && n.get<int64_t>() > 0) {
+      o.out << "; it holds " << Replicas(n.get<int64_t>())
+            << " (move them with 'keelctl node drain " << name << "')";
+    }
+    o.out << "\n";
+  } else if (!o.quiet) {
+    o.out << "node " << Quoted(name) << " uncordoned: new replicas may go there again\n";
+  }
+  return kExitOk;
+}
+
+int RunNodeDrain(ApiClient& api, const std::string& name, const Wait& wait, const Output& o) {
+  int64_t start = wait.ticker.now_ms();
+  int64_t shown = -1;
+  for (;;) {
+    // node.drain is idempotent and answers how many replicas are still there.
+    Reply r = Send(api, "node.drain", {{"name", name}}, name);
+    if (!r.ok) return Report(o, r.error);
+    const json& n = r.result.contains("replicas") ? r.result["replicas"] : json();
+    int64_t left = n.is_number_integer() ? n.get<int64_t>() : 0;
+    if (!wait.on || left <= 0) {
+      if (o.format == Format::kJson) {
+        PrintJson(o, r.result);
+      } else if (!o.quiet && left <= 0) {
+        o.out << "node " << Quoted(name) << " drained: it holds no replicas\n";
+      } else if (!o.quiet) {
+        o.out << "node " << Quoted(name) << " draining: " << Replicas(left)
+              << " to move off it (wait for it with 'keelctl node drain " << name << " --wait')\n";
+      }
+      return kExitOk;
+    }
+    if (left != shown && !o.quiet) {
+      o.err << "draining " << name << ": " << Replicas(left) << " left\n" << std::flush;
+    }
+    shown = left;
+    if (!NextPoll(wait, start)) {
+      return Report(o, {kExitError, "wait_timeout",
+                        "node " + Quoted(name) + " still holds " + Replicas(left) + " after " +
+                            Seconds(wait.timeout_s),
+                        "the coordinator moves them one at a time, each once its new copy is in "
+                        "sync; wait on with 'keelctl node drain " +
+                            name + " --wait'",
+                        ""});
+    }
+  }
 }
 
 int RunVersion(ApiClient& api, const Output& o) {

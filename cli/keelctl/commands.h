@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -20,7 +21,7 @@ namespace keel {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;        // keeld, keel.ko or the system refused or failed
 inline constexpr int kExitUsage = 2;        // the command line (or a value in it) is wrong
-inline constexpr int kExitNotFound = 3;     // no such volume (or node)
+inline constexpr int kExitNotFound = 3;     // no such volume or node
 inline constexpr int kExitUnreachable = 4;  // keeld is not running or did not reply
 inline constexpr int kExitPermission = 5;   // not allowed: run as root
 inline constexpr int kExitBusy = 6;    // the volume is in use, or an operation on it is pending
@@ -52,9 +53,10 @@ CliError UsageError(const std::string& message);
 // A Call that got no usable reply (see ApiClient::Call for the errnos).
 CliError TransportError(const Status& s);
 // keeld's {"code","message","errno"} for `command` ("volume.detach") on
-// `volume` ("" when none), with a hint for what to do.
+// `name` (the volume, or the node of node.cordon/uncordon/drain; "" when
+// none), with a hint for what to do.
 CliError ApiErrorToCli(const nlohmann::json& error, const std::string& command,
-                       const std::string& volume);
+                       const std::string& name);
 // The exit status for one of keeld's error codes.
 int ExitCodeForApiCode(const std::string& code);
 
@@ -83,10 +85,38 @@ struct Confirm {
   std::istream* in = nullptr;
 };
 
+// How the --wait and --watch loops pass time, so that tests step it
+// without sleeping.
+struct Ticker {
+  std::function<int64_t()> now_ms;  // a monotonic clock
+  std::function<void(int64_t ms)> sleep_ms;
+};
+// The steady clock and a real sleep.
+Ticker RealTicker();
+// They ask keeld once a second.
+inline constexpr int64_t kPollMs = 1000;
+
+// --wait (volume attach, node drain) and --watch (volume inspect).
+struct Wait {
+  bool on = false;
+  double timeout_s = 0;  // --timeout: give up after so many seconds; 0 is no limit
+  bool tty = false;      // the progress goes to a terminal: redraw it in place
+  Ticker ticker = RealTicker();
+};
+
 int RunVolumeCreate(ApiClient& api, const CreateArgs& a, const Output& o);
 int RunVolumeList(ApiClient& api, const Output& o);
-int RunVolumeInspect(ApiClient& api, const std::string& name, const Output& o);
-int RunVolumeAttach(ApiClient& api, const std::string& name, const Output& o);
+// node.info says whether keeld is in cluster mode (kvdb "etcd").  Single-node:
+// volume.inspect's view.  Cluster mode: volume.status's view, then this node's
+// replica from volume.inspect when it has one; with `watch.on`, volume.status
+// again every second (redrawn on a terminal, a line per replica and change
+// otherwise) until every replica is in sync.  The progress goes to out.
+int RunVolumeInspect(ApiClient& api, const std::string& name, const Wait& watch, const Output& o);
+// `node` ("" for keeld's own node) is where the disk appears.  With `wait.on`,
+// then polls volume.status until every replica is in sync (progress on err;
+// exit 1, code "wait_timeout", past wait.timeout_s).
+int RunVolumeAttach(ApiClient& api, const std::string& name, const std::string& node,
+                    const Wait& wait, const Output& o);
 int RunVolumeDetach(ApiClient& api, const std::string& name, bool force, const Output& o);
 // Without `yes`: asks when interactive, refuses (kExitUsage) otherwise.
 int RunVolumeDelete(ApiClient& api, const std::string& name, bool force, bool yes,
@@ -98,6 +128,12 @@ int RunNodeList(ApiClient& api, const Output& o, int64_t now_ms);
 // Node `name` from node.list; kExitNotFound when it is not there.
 int RunClusterNodeInspect(ApiClient& api, const std::string& name, const Output& o, int64_t now_ms);
 int RunClusterStatus(ApiClient& api, const Output& o, int64_t now_ms);
+// node.cordon (`cordon`) or node.uncordon for node `name`.
+int RunNodeCordon(ApiClient& api, const std::string& name, bool cordon, const Output& o);
+// node.drain; with `wait.on` sent again every second until the node holds
+// no replicas (the count on err when it changes; exit 1, code "wait_timeout",
+// past wait.timeout_s).
+int RunNodeDrain(ApiClient& api, const std::string& name, const Wait& wait, const Output& o);
 // keelctl's own version always; keeld's and keel.ko's from node.info when
 // keeld answers (the exit status is the error's when it does not).
 int RunVersion(ApiClient& api, const Output& o);

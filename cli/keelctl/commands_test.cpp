@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "cli/keelctl/format.h"
 #include "cli/keelctl/scripted_api_client.h"
 
 namespace keel {
@@ -19,6 +20,31 @@ struct Io {
   Output Json() { return Output{out, err, Format::kJson, false, false}; }
   Output Quiet() { return Output{out, err, Format::kText, true, false}; }
 };
+
+// A clock for the --wait and --watch loops that moves only when they sleep.
+struct FakeTicker {
+  int64_t now = 5000;
+  std::vector<int64_t> sleeps;
+  Wait Waiting(double timeout_s = 0, bool tty = false) {
+    Wait w;
+    w.on = true;
+    w.timeout_s = timeout_s;
+    w.tty = tty;
+    w.ticker = {[this] { return now; },
+                [this](int64_t ms) {
+                  sleeps.push_back(ms);
+                  now += ms;
+                }};
+    return w;
+  }
+};
+
+// No --wait or --watch: a command that sleeps fails the test.
+Wait NoWait() {
+  Wait w;
+  w.ticker = {[] { return int64_t{0}; }, [](int64_t) { FAIL_CHECK("slept without --wait"); }};
+  return w;
+}
 
 json Volume(const std::string& name, const std::string& state) {
   return {{"name", name},
@@ -184,7 +210,7 @@ TEST_CASE("keelctl volume create and attach: a cluster volume's replicas and epo
   CHECK(RunVolumeCreate(api, a, create.Text()) == kExitOk);
   CHECK(create.out.str() ==
         "volume 'db' created: 64 MiB, block size 4096, ready, replicas on n1, n2, n3\n");
-  CHECK(RunVolumeAttach(api, "db", attach.Text()) == kExitOk);
+  CHECK(RunVolumeAttach(api, "db", "", NoWait(), attach.Text()) == kExitOk);
   CHECK(attach.out.str() == "volume 'db' attached at /dev/keel2 (epoch 2)\n");
 }
 
@@ -239,18 +265,26 @@ TEST_CASE("keelctl volume list: no volumes says how to make one; -q prints nothi
   CHECK(quiet.out.str().empty());
 }
 
+json NodeInfo(const std::string& kvdb = "embedded");
+
 TEST_CASE("keelctl volume inspect: text, quiet and a missing volume (exit 3, JSON error)") {
   ScriptedApiClient api;
   Io text, quiet, missing;
-  api.ReplyOk(Volume("db", "attached"));
-  api.ReplyOk(Volume("db", "attached"));
+  for (int i = 0; i < 2; ++i) {
+    api.ReplyOk(NodeInfo());
+    api.ReplyOk(Volume("db", "attached"));
+  }
+  api.ReplyOk(NodeInfo());
   api.ReplyError("not_found", "volume 'nope' does not exist");
-  CHECK(RunVolumeInspect(api, "db", text.Text()) == kExitOk);
-  CHECK(api.calls[0].args == json{{"name", "db"}});
+  CHECK(RunVolumeInspect(api, "db", NoWait(), text.Text()) == kExitOk);
+  REQUIRE(api.calls.size() == 2);
+  CHECK(api.calls[0].command == "node.info");
+  CHECK(api.calls[1].command == "volume.inspect");
+  CHECK(api.calls[1].args == json{{"name", "db"}});
   CHECK(text.out.str().find("State:         attached\n") != std::string::npos);
-  CHECK(RunVolumeInspect(api, "db", quiet.Quiet()) == kExitOk);
+  CHECK(RunVolumeInspect(api, "db", NoWait(), quiet.Quiet()) == kExitOk);
   CHECK(quiet.out.str().empty());
-  CHECK(RunVolumeInspect(api, "nope", missing.Json()) == kExitNotFound);
+  CHECK(RunVolumeInspect(api, "nope", NoWait(), missing.Json()) == kExitNotFound);
   CHECK(missing.err.str() ==
         "keelctl: volume 'nope' does not exist\n"
         "hint: see the volumes there are with 'keelctl volume list'\n");
@@ -267,13 +301,14 @@ TEST_CASE("keelctl volume attach: the device, alone with -q") {
   api.ReplyOk(r);
   api.ReplyOk(r);
   api.ReplyOk(r);
-  CHECK(RunVolumeAttach(api, "db", text.Text()) == kExitOk);
+  CHECK(RunVolumeAttach(api, "db", "", NoWait(), text.Text()) == kExitOk);
   CHECK(text.out.str() == "volume 'db' attached at /dev/keel3\n");
-  CHECK(RunVolumeAttach(api, "db", quiet.Quiet()) == kExitOk);
+  CHECK(RunVolumeAttach(api, "db", "", NoWait(), quiet.Quiet()) == kExitOk);
   CHECK(quiet.out.str() == "/dev/keel3\n");
-  CHECK(RunVolumeAttach(api, "db", js.Json()) == kExitOk);
+  CHECK(RunVolumeAttach(api, "db", "", NoWait(), js.Json()) == kExitOk);
   CHECK(json::parse(js.out.str()) == r);
   CHECK(api.calls[0].command == "volume.attach");
+  CHECK(api.calls[0].args == json{{"name", "db"}});
 }
 
 TEST_CASE("keelctl volume detach: sends force; an open disk exits 6 and says unmount or --force") {
@@ -459,16 +494,18 @@ TEST_CASE("keelctl errors: a reply of the wrong shape gives an error or '-', nev
   api.replies.push_back(json{{"ok", true}, {"result", json::array()}});
   CHECK(RunVolumeList(api, a.Text()) == kExitError);
   CHECK(a.err.str().find("keeld failed (internal)") != std::string::npos);
-  CHECK(RunVolumeAttach(api, "db", b.Text()) == kExitError);
+  CHECK(RunVolumeAttach(api, "db", "", NoWait(), b.Text()) == kExitError);
   CHECK(RunVersion(api, c.Text()) == kExitOk);
   CHECK(c.out.str().find("keeld    - (API -)\n") != std::string::npos);
 }
 
-json NodeInfo() {
-  return json::parse(R"({"node_name": "node1", "labels": {}, "keeld_version": "0.1.0",
+json NodeInfo(const std::string& kvdb) {
+  json info = json::parse(R"({"node_name": "node1", "labels": {}, "keeld_version": "0.1.0",
     "api": 1, "kvdb": "embedded",
     "module": {"version": "0.1.1", "api_version": 2, "kernel_release": "6.12.0"},
     "pool": {"directory": "/p", "capacity": 100, "used": 0, "free": 100, "volumes": 0}})");
+  info["kvdb"] = kvdb;
+  return info;
 }
 
 TEST_CASE("keelctl node inspect: text, the node name with -q, node.info with -o json") {
@@ -535,24 +572,25 @@ TEST_CASE("keelctl version: a module keeld cannot reach is shown as unavailable"
   CHECK(io.out.str().find("keel.ko  unavailable: keel.ko is not loaded\n") != std::string::npos);
 }
 
-// node.list's nodes as keeld sends them (docs/api.md); n1 coordinator, n3 down.
+// node.list's nodes as keeld sends them (docs/api.md); n1 coordinator, n2
+// draining, n3 down and cordoned.
 json Nodes() {
   return json::parse(R"({"nodes": [
     {"name": "n1", "state": "up", "state_changed_ms": 1000000, "alive": true,
      "coordinator": true, "heard_ms_ago": 120, "bus_endpoint": "tcp://10.214.0.1:7480",
      "bus_public_key": "k1", "data_address": "10.214.0.1", "zone": "z1", "rack": "r1",
      "labels": {"zone": "z1", "rack": "r1"}, "capacity_bytes": 1073741824,
-     "free_bytes": 536870912, "cordoned": false, "version": "0.1.0"},
+     "free_bytes": 536870912, "cordoned": false, "draining": false, "version": "0.1.0"},
     {"name": "n2", "state": "up", "state_changed_ms": 1000000, "alive": true,
      "coordinator": false, "heard_ms_ago": null, "bus_endpoint": "tcp://10.214.0.2:7480",
      "bus_public_key": "k2", "data_address": "10.214.0.2", "zone": "", "rack": "",
      "labels": {}, "capacity_bytes": 1073741824, "free_bytes": 1073741824,
-     "cordoned": false, "version": "0.1.0"},
+     "cordoned": true, "draining": true, "version": "0.1.0"},
     {"name": "n3", "state": "down", "state_changed_ms": 1250000, "alive": false,
      "coordinator": false, "heard_ms_ago": 9000, "bus_endpoint": "tcp://10.214.0.3:7480",
      "bus_public_key": "k3", "data_address": "10.214.0.3", "zone": "z3", "rack": "r1",
      "labels": {"zone": "z3"}, "capacity_bytes": 1073741824, "free_bytes": 0,
-     "cordoned": true, "version": "0.1.0"}]})");
+     "cordoned": true, "draining": false, "version": "0.1.0"}]})");
 }
 
 constexpr int64_t kNow = 1300000;  // 300 s after n1 and n2 came up, 50 s after n3 went down
@@ -565,10 +603,10 @@ TEST_CASE("keelctl node list: a table, names with -q, keeld's result with -o jso
   api.ReplyOk(Nodes());
   CHECK(RunNodeList(api, text.Text(), kNow) == kExitOk);
   CHECK(text.out.str() ==
-        "NAME  STATE  SINCE  ZONE  RACK  FREE/CAPACITY  COORD\n"
-        "n1    up     5m     z1    r1    512 MiB/1 GiB  *\n"
-        "n2    up     5m     -     -     1 GiB/1 GiB\n"
-        "n3    down   50s    z3    r1    0 B/1 GiB\n");
+        "NAME  STATE          SINCE  ZONE  RACK  FREE/CAPACITY  COORD\n"
+        "n1    up             5m     z1    r1    512 MiB/1 GiB  *\n"
+        "n2    up,draining    5m     -     -     1 GiB/1 GiB\n"
+        "n3    down,cordoned  50s    z3    r1    0 B/1 GiB\n");
   CHECK(RunNodeList(api, quiet.Quiet(), kNow) == kExitOk);
   CHECK(quiet.out.str() == "n1\nn2\nn3\n");
   CHECK(RunNodeList(api, js.Json(), kNow) == kExitOk);
@@ -620,6 +658,7 @@ TEST_CASE("keelctl node inspect NAME: that node from node.list; unknown is exit 
         "Coordinator:   no\n"
         "Last heard:    9000 ms ago\n"
         "Cordoned:      yes\n"
+        "Draining:      no\n"
         "Zone:          z3\n"
         "Rack:          r1\n"
         "Labels:        zone=z3\n"
@@ -673,10 +712,10 @@ TEST_CASE("keelctl cluster status: a summary then the node table; -q the coordin
         "Nodes:        3 (2 up, 0 suspect, 1 down, 0 maintenance)\n"
         "Volumes:      2 (1 attached, 1 degraded, 0 unreadable)\n"
         "\n"
-        "NAME  STATE  SINCE  ZONE  RACK  FREE/CAPACITY  COORD\n"
-        "n1    up     5m     z1    r1    512 MiB/1 GiB  *\n"
-        "n2    up     5m     -     -     1 GiB/1 GiB\n"
-        "n3    down   50s    z3    r1    0 B/1 GiB\n");
+        "NAME  STATE          SINCE  ZONE  RACK  FREE/CAPACITY  COORD\n"
+        "n1    up             5m     z1    r1    512 MiB/1 GiB  *\n"
+        "n2    up,draining    5m     -     -     1 GiB/1 GiB\n"
+        "n3    down,cordoned  50s    z3    r1    0 B/1 GiB\n");
   CHECK(RunClusterStatus(api, quiet.Quiet(), kNow) == kExitOk);
   CHECK(quiet.out.str() == "n1\n");
   CHECK(RunClusterStatus(api, js.Json(), kNow) == kExitOk);
@@ -698,6 +737,488 @@ TEST_CASE("keelctl cluster status: no coordinator and a failing lease are said p
         std::string::npos);
   CHECK(RunClusterStatus(api, quiet.Quiet(), kNow) == kExitOk);
   CHECK(quiet.out.str() == "-\n");
+}
+
+// volume.status's result (docs/api.md): attached on n2, n1 resyncing, n3 in sync.
+json VolumeStatus() {
+  return json::parse(R"({"name": "db", "uuid": "u-db", "size": 67108864, "block_size": 4096,
+    "labels": {}, "replicas": 3, "constraints": {}, "epoch": 5,
+    "replica_set": [{"node": "n1", "slot": 0, "synced_epoch": 4}, {"node": "n2", "slot": 1},
+                    {"node": "n3", "slot": 2}],
+    "in_sync": ["n2", "n3"], "attached_node": "n2", "device": "/dev/keel0",
+    "attached_epoch": 5, "state": "ready", "created_ms": 1700000000000,
+    "sync": [{"node": "n1", "slot": 0, "state": "syncing", "in_sync": false, "connected": true,
+              "percent": 42, "rate": 39000000, "remaining_bytes": 38797312},
+             {"node": "n3", "slot": 2, "state": "in-sync", "in_sync": true, "connected": true,
+              "percent": 100, "rate": 0, "remaining_bytes": 0}]})");
+}
+
+// VolumeStatus() with n1 further on (`percent`), or in sync (100).
+json Resync(int percent) {
+  json s = VolumeStatus();
+  s["sync"][0]["percent"] = percent;
+  s["sync"][0]["remaining_bytes"] = 67108864ULL * (100 - percent) / 100;
+  if (percent == 100) {
+    s["sync"][0]["state"] = "in-sync";
+    s["sync"][0]["in_sync"] = true;
+    s["in_sync"] = {"n1", "n2", "n3"};
+  }
+  return s;
+}
+
+const char kN1Bar[] = "n1  [#########.............]  42%  37.2 MiB/s  ETA 0:01";
+
+TEST_CASE("keelctl volume attach --node: sends the node; the text names node, device, epoch") {
+  ScriptedApiClient api;
+  Io text, quiet, js;
+  json r = {{"name", "db"}, {"node", "n2"}, {"device", "/dev/keel0"}, {"epoch", 5}};
+  for (int i = 0; i < 3; ++i) api.ReplyOk(r);
+  CHECK(RunVolumeAttach(api, "db", "n2", NoWait(), text.Text()) == kExitOk);
+  CHECK(api.calls[0].command == "volume.attach");
+  CHECK(api.calls[0].args == json{{"name", "db"}, {"node", "n2"}});
+  CHECK(text.out.str() == "volume 'db' attached on n2 at /dev/keel0 (epoch 5)\n");
+  CHECK(RunVolumeAttach(api, "db", "n2", NoWait(), quiet.Quiet()) == kExitOk);
+  CHECK(quiet.out.str() == "/dev/keel0\n");
+  CHECK(RunVolumeAttach(api, "db", "", NoWait(), js.Json()) == kExitOk);
+  CHECK(api.calls[2].args == json{{"name", "db"}});
+  CHECK(json::parse(js.out.str()) == r);
+  CHECK(text.err.str().empty());
+}
+
+TEST_CASE("keelctl volume attach --wait: polls volume.status each second until all in sync") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk({{"name", "db"}, {"node", "n2"}, {"device", "/dev/keel0"}, {"epoch", 5}});
+  api.ReplyOk(VolumeStatus());
+  api.ReplyOk(VolumeStatus());  // no change: no new line
+  api.ReplyOk(Resync(70));
+  api.ReplyOk(Resync(100));
+  CHECK(RunVolumeAttach(api, "db", "n2", t.Waiting(), io.Text()) == kExitOk);
+  REQUIRE(api.calls.size() == 5);
+  for (size_t i = 1; i < 5; ++i) {
+    CHECK(api.calls[i].command == "volume.status");
+    CHECK(api.calls[i].args == json{{"name", "db"}});
+  }
+  CHECK(t.sleeps == std::vector<int64_t>{1000, 1000, 1000});
+  CHECK(io.out.str() == "volume 'db' attached on n2 at /dev/keel0 (epoch 5)\n");
+  // Not a terminal: every replica's line once, then a line when it changes.
+  CHECK(io.err.str() == std::string(kN1Bar) +
+                            "\n"
+                            "n3  in-sync\n"
+                            "n1  [###############.......]  70%  37.2 MiB/s  ETA 0:01\n"
+                            "n1  in-sync\n");
+}
+
+TEST_CASE("keelctl volume attach --wait: on a terminal the progress is redrawn in place") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk({{"name", "db"}, {"device", "/dev/keel0"}, {"epoch", 5}});
+  api.ReplyOk(VolumeStatus());
+  api.ReplyOk(Resync(100));
+  CHECK(RunVolumeAttach(api, "db", "", t.Waiting(0, true), io.Text()) == kExitOk);
+  CHECK(io.err.str() == std::string(kN1Bar) +
+                            "\nn3  in-sync\n"
+                            "\x1b[2A\r\x1b[J"
+                            "n1  in-sync\nn3  in-sync\n");
+}
+
+TEST_CASE("keelctl volume attach --wait: -o json prints the attach once the wait is over") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  json r = {{"name", "db"}, {"node", "n2"}, {"device", "/dev/keel0"}, {"epoch", 5}};
+  api.ReplyOk(r);
+  api.ReplyOk(Resync(100));
+  CHECK(RunVolumeAttach(api, "db", "", t.Waiting(), io.Json()) == kExitOk);
+  CHECK(json::parse(io.out.str()) == r);
+  CHECK(t.sleeps.empty());
+}
+
+TEST_CASE("keelctl volume attach --wait -q: the device, no progress") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk({{"name", "db"}, {"device", "/dev/keel0"}, {"epoch", 5}});
+  api.ReplyOk(VolumeStatus());
+  api.ReplyOk(Resync(100));
+  CHECK(RunVolumeAttach(api, "db", "", t.Waiting(), io.Quiet()) == kExitOk);
+  CHECK(io.out.str() == "/dev/keel0\n");
+  CHECK(io.err.str().empty());
+}
+
+TEST_CASE("keelctl volume attach --wait --wait-timeout: exit 1 naming the replicas not in sync") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk({{"name", "db"}, {"device", "/dev/keel0"}, {"epoch", 5}});
+  for (int i = 0; i < 4; ++i) api.ReplyOk(VolumeStatus());
+  CHECK(RunVolumeAttach(api, "db", "", t.Waiting(2.5), io.Json()) == kExitError);
+  // Polls at 0, 1, 2 and 2.5 s.
+  CHECK(api.calls.size() == 5);
+  CHECK(t.sleeps == std::vector<int64_t>{1000, 1000, 500});
+  CHECK(io.err.str().find(
+            "keelctl: volume 'db' is attached, but not in sync after 2.5s: n1\n"
+            "hint: the resync goes on; follow it with 'keelctl volume inspect db --watch'\n") !=
+        std::string::npos);
+  // stdout is one JSON document: the error.
+  json e = json::parse(io.out.str())["error"];
+  CHECK(e["code"] == "wait_timeout");
+  CHECK(e["exit_code"] == kExitError);
+}
+
+TEST_CASE("keelctl volume attach --wait: a single-node keeld has nothing to wait for") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk({{"name", "db"}, {"device", "/dev/keel0"}});
+  api.ReplyError("invalid_request", "keeld is not in cluster mode (etcd_endpoints is not set)");
+  CHECK(RunVolumeAttach(api, "db", "", t.Waiting(), io.Text()) == kExitOk);
+  CHECK(io.out.str() == "volume 'db' attached at /dev/keel0\n");
+  CHECK(io.err.str().empty());
+  CHECK(t.sleeps.empty());
+}
+
+TEST_CASE("keelctl volume attach --wait: an error while waiting ends it with its exit status") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk({{"name", "db"}, {"device", "/dev/keel0"}, {"epoch", 5}});
+  api.ReplyOk(VolumeStatus());
+  api.Fail(ECONNREFUSED, "keeld is not running");
+  CHECK(RunVolumeAttach(api, "db", "", t.Waiting(), io.Text()) == kExitUnreachable);
+  CHECK(io.err.str().find("keelctl: keeld is not running\n") != std::string::npos);
+}
+
+TEST_CASE("keelctl volume inspect, cluster mode: the cluster's view, then this node's replica") {
+  ScriptedApiClient api;
+  Io io;
+  json local = Volume("db", "detached");
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(VolumeStatus());
+  api.ReplyOk(local);
+  CHECK(RunVolumeInspect(api, "db", NoWait(), io.Text()) == kExitOk);
+  REQUIRE(api.calls.size() == 3);
+  CHECK(api.calls[0].command == "node.info");
+  CHECK(api.calls[1].command == "volume.status");
+  CHECK(api.calls[1].args == json{{"name", "db"}});
+  CHECK(api.calls[2].command == "volume.inspect");
+  CHECK(io.out.str() ==
+        "Name:        db\n"
+        "UUID:        u-db\n"
+        "Size:        64 MiB (67108864 bytes)\n"
+        "Block size:  4096\n"
+        "Labels:      -\n"
+        "State:       ready\n"
+        "Epoch:       5\n"
+        "Attached:    n2 at /dev/keel0 (epoch 5)\n"
+        "Replicas:    3\n"
+        "In sync:     n2, n3\n"
+        "Created:     2023-11-14 22:13:20 UTC\n"
+        "\n"
+        "NODE  SLOT  IN-SYNC  STATE     PROGRESS\n"
+        "n1    0     no       syncing   [#########.............]  42%  37.2 MiB/s  ETA 0:01\n"
+        "n2    1     yes      attached  -\n"
+        "n3    2     yes      in-sync   -\n"
+        "\n"
+        "This node's replica (node1):\n" +
+            VolumeText(local, false));
+}
+
+TEST_CASE("keelctl volume inspect, cluster mode: -o json is volume.status plus local") {
+  ScriptedApiClient api;
+  Io io, none;
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(VolumeStatus());
+  api.ReplyOk(Volume("db", "detached"));
+  CHECK(RunVolumeInspect(api, "db", NoWait(), io.Json()) == kExitOk);
+  json want = VolumeStatus();
+  want["local"] = Volume("db", "detached");
+  CHECK(json::parse(io.out.str()) == want);
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(VolumeStatus());
+  api.ReplyError("not_found", "volume 'db' does not exist");
+  CHECK(RunVolumeInspect(api, "db", NoWait(), none.Json()) == kExitOk);
+  want["local"] = nullptr;
+  CHECK(json::parse(none.out.str()) == want);
+  CHECK(none.err.str().empty());
+}
+
+TEST_CASE("keelctl volume inspect, cluster mode: no replica here still shows the cluster's") {
+  ScriptedApiClient api;
+  Io io;
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(VolumeStatus());
+  api.ReplyError("not_found", "volume 'db' does not exist");
+  CHECK(RunVolumeInspect(api, "db", NoWait(), io.Text()) == kExitOk);
+  CHECK(io.out.str().starts_with("Name:        db\n"));
+  CHECK(
+      io.out.str().ends_with("n3    2     yes      in-sync   -\n"
+                             "\n"
+                             "This node (node1) holds no replica of it.\n"));
+  CHECK(io.err.str().empty());
+}
+
+TEST_CASE("keelctl volume inspect, cluster mode: -q asks only volume.status; unknown is exit 3") {
+  ScriptedApiClient api;
+  Io quiet, missing;
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(VolumeStatus());
+  CHECK(RunVolumeInspect(api, "db", NoWait(), quiet.Quiet()) == kExitOk);
+  CHECK(api.calls.size() == 2);
+  CHECK(quiet.out.str().empty());
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyError("not_found", "volume 'nope' does not exist");
+  CHECK(RunVolumeInspect(api, "nope", NoWait(), missing.Text()) == kExitNotFound);
+  CHECK(api.calls.size() == 4);
+  CHECK(missing.err.str() ==
+        "keelctl: volume 'nope' does not exist\n"
+        "hint: see the volumes there are with 'keelctl volume list'\n");
+}
+
+TEST_CASE("keelctl volume inspect: volume.status refused as not cluster mode: the local view") {
+  ScriptedApiClient api;
+  Io io;
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyError("invalid_request", "keeld is not in cluster mode (etcd_endpoints is not set)");
+  api.ReplyOk(Volume("db", "attached"));
+  CHECK(RunVolumeInspect(api, "db", NoWait(), io.Text()) == kExitOk);
+  CHECK(api.calls[2].command == "volume.inspect");
+  CHECK(io.out.str() == VolumeText(Volume("db", "attached"), false));
+  CHECK(io.err.str().empty());
+}
+
+TEST_CASE("keelctl volume inspect --watch: not a terminal: the view, then lines on change") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(VolumeStatus());
+  api.ReplyOk(VolumeStatus());
+  api.ReplyOk(Resync(70));
+  api.ReplyOk(Resync(100));
+  CHECK(RunVolumeInspect(api, "db", t.Waiting(), io.Text()) == kExitOk);
+  REQUIRE(api.calls.size() == 5);
+  CHECK(api.calls[4].command == "volume.status");
+  CHECK(t.sleeps == std::vector<int64_t>{1000, 1000, 1000});
+  CHECK(io.out.str() == ClusterVolumeText(VolumeStatus(), false) +
+                            "n1  [###############.......]  70%  37.2 MiB/s  ETA 0:01\n"
+                            "n1  in-sync\n"
+                            "every replica of volume 'db' is in sync\n");
+}
+
+TEST_CASE("keelctl volume inspect --watch: on a terminal the view is redrawn in place") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(VolumeStatus());
+  api.ReplyOk(Resync(100));
+  CHECK(RunVolumeInspect(api, "db", t.Waiting(0, true), io.Text()) == kExitOk);
+  std::string first = ClusterVolumeText(VolumeStatus(), false);
+  CHECK(first.size() > 0);
+  CHECK(io.out.str() == first + "\x1b[16A\r\x1b[J" + ClusterVolumeText(Resync(100), false) +
+                            "every replica of volume 'db' is in sync\n");
+}
+
+TEST_CASE("keelctl volume inspect --watch -o json: volume.status, a line per poll") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(VolumeStatus());
+  api.ReplyOk(Resync(70));
+  api.ReplyOk(Resync(100));
+  CHECK(RunVolumeInspect(api, "db", t.Waiting(), io.Json()) == kExitOk);
+  CHECK(io.out.str() ==
+        VolumeStatus().dump() + "\n" + Resync(70).dump() + "\n" + Resync(100).dump() + "\n");
+}
+
+TEST_CASE("keelctl volume inspect --watch: in sync already, or single-node: shown once") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io synced, single, single_json;
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(Resync(100));
+  CHECK(RunVolumeInspect(api, "db", t.Waiting(), synced.Text()) == kExitOk);
+  CHECK(synced.out.str() ==
+        ClusterVolumeText(Resync(100), false) + "every replica of volume 'db' is in sync\n");
+  api.ReplyOk(NodeInfo());
+  api.ReplyOk(Volume("db", "attached"));
+  CHECK(RunVolumeInspect(api, "db", t.Waiting(), single.Text()) == kExitOk);
+  CHECK(single.out.str() == VolumeText(Volume("db", "attached"), false));
+  api.ReplyOk(NodeInfo());
+  api.ReplyOk(Volume("db", "attached"));
+  CHECK(RunVolumeInspect(api, "db", t.Waiting(), single_json.Json()) == kExitOk);
+  CHECK(single_json.out.str() == Volume("db", "attached").dump() + "\n");
+  CHECK(t.sleeps.empty());
+}
+
+TEST_CASE("keelctl volume inspect --watch: an error while watching ends it with its status") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk(NodeInfo("etcd"));
+  api.ReplyOk(VolumeStatus());
+  api.ReplyError("not_found", "volume 'db' does not exist");
+  CHECK(RunVolumeInspect(api, "db", t.Waiting(), io.Quiet()) == kExitNotFound);
+  CHECK(io.out.str().empty());
+  CHECK(io.err.str().find("keelctl: volume 'db' does not exist\n") == 0);
+}
+
+json NodeFlags(bool cordoned, bool draining, int replicas) {
+  return {{"name", "n1"}, {"cordoned", cordoned}, {"draining", draining}, {"replicas", replicas}};
+}
+
+TEST_CASE("keelctl node cordon and uncordon: the request, text, -q and -o json") {
+  ScriptedApiClient api;
+  Io cordon, empty, uncordon, quiet, js;
+  api.ReplyOk(NodeFlags(true, false, 2));
+  api.ReplyOk(NodeFlags(true, false, 0));
+  api.ReplyOk(NodeFlags(false, false, 2));
+  api.ReplyOk(NodeFlags(true, false, 1));
+  api.ReplyOk(NodeFlags(true, false, 1));
+  CHECK(RunNodeCordon(api, "n1", true, cordon.Text()) == kExitOk);
+  CHECK(api.calls[0].command == "node.cordon");
+  CHECK(api.calls[0].args == json{{"name", "n1"}});
+  CHECK(cordon.out.str() ==
+        "node 'n1' cordoned: no new replicas go there; it holds 2 replicas (move them with "
+        "'keelctl node drain n1')\n");
+  CHECK(RunNodeCordon(api, "n1", true, empty.Text()) == kExitOk);
+  CHECK(empty.out.str() == "node 'n1' cordoned: no new replicas go there\n");
+  CHECK(RunNodeCordon(api, "n1", false, uncordon.Text()) == kExitOk);
+  CHECK(api.calls[2].command == "node.uncordon");
+  CHECK(api.calls[2].args == json{{"name", "n1"}});
+  CHECK(uncordon.out.str() == "node 'n1' uncordoned: new replicas may go there again\n");
+  CHECK(RunNodeCordon(api, "n1", true, quiet.Quiet()) == kExitOk);
+  CHECK(quiet.out.str().empty());
+  CHECK(RunNodeCordon(api, "n1", true, js.Json()) == kExitOk);
+  CHECK(json::parse(js.out.str()) == NodeFlags(true, false, 1));
+}
+
+TEST_CASE("keelctl node cordon, uncordon, drain: no such node is exit 3, said plainly") {
+  for (const char* cmd : {"cordon", "uncordon", "drain"}) {
+    CAPTURE(cmd);
+    ScriptedApiClient api;
+    Io io;
+    api.ReplyError("not_found", "no node 'n9'");
+    int rc = std::string(cmd) == "drain" ? RunNodeDrain(api, "n9", NoWait(), io.Json())
+                                         : RunNodeCordon(api, "n9", cmd[0] == 'c', io.Json());
+    CHECK(rc == kExitNotFound);
+    CHECK(api.calls[0].command == std::string("node.") + cmd);
+    CHECK(io.err.str() ==
+          "keelctl: node 'n9' is not in the cluster\n"
+          "hint: see the nodes there are with 'keelctl node list'\n");
+    json e = json::parse(io.out.str())["error"];
+    CHECK(e["code"] == "not_found");
+    CHECK(e["exit_code"] == kExitNotFound);
+  }
+}
+
+TEST_CASE("keelctl node cordon, uncordon, drain and volume.status need cluster mode") {
+  for (const char* cmd : {"cordon", "uncordon", "drain", "attach"}) {
+    CAPTURE(cmd);
+    ScriptedApiClient api;
+    FakeTicker t;
+    Io io;
+    std::string c = cmd;
+    if (c == "attach") api.ReplyOk({{"name", "db"}, {"device", "/dev/keel0"}});
+    // Whatever the message says: these commands exist only in cluster mode.
+    api.ReplyError("invalid_request", "not available");
+    int rc = c == "drain"    ? RunNodeDrain(api, "n1", NoWait(), io.Text())
+             : c == "attach" ? RunVolumeAttach(api, "db", "", t.Waiting(), io.Text())
+                             : RunNodeCordon(api, "n1", c == "cordon", io.Text());
+    if (c == "attach") {
+      CHECK(rc == kExitOk);  // volume.status: one replica, nothing to wait for
+      continue;
+    }
+    CHECK(rc == kExitError);
+    CHECK(io.err.str() ==
+          "keelctl: keeld runs without a cluster (no etcd_endpoints in /etc/keel/keeld.conf); "
+          "see docs/configuration.md\n");
+  }
+}
+
+TEST_CASE("keelctl node drain: the request and the replicas left to move") {
+  ScriptedApiClient api;
+  Io moving, drained, quiet, js;
+  api.ReplyOk(NodeFlags(true, true, 2));
+  api.ReplyOk(NodeFlags(true, true, 0));
+  api.ReplyOk(NodeFlags(true, true, 1));
+  api.ReplyOk(NodeFlags(true, true, 1));
+  CHECK(RunNodeDrain(api, "n1", NoWait(), moving.Text()) == kExitOk);
+  CHECK(api.calls[0].command == "node.drain");
+  CHECK(api.calls[0].args == json{{"name", "n1"}});
+  CHECK(moving.out.str() ==
+        "node 'n1' draining: 2 replicas to move off it (wait for it with 'keelctl node drain n1 "
+        "--wait')\n");
+  CHECK(RunNodeDrain(api, "n1", NoWait(), drained.Text()) == kExitOk);
+  CHECK(drained.out.str() == "node 'n1' drained: it holds no replicas\n");
+  CHECK(RunNodeDrain(api, "n1", NoWait(), quiet.Quiet()) == kExitOk);
+  CHECK(quiet.out.str().empty());
+  CHECK(RunNodeDrain(api, "n1", NoWait(), js.Json()) == kExitOk);
+  CHECK(json::parse(js.out.str()) == NodeFlags(true, true, 1));
+  CHECK(api.calls.size() == 4);
+}
+
+TEST_CASE("keelctl node drain --wait: sent each second until no replica is left") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io, js;
+  for (int left : {3, 2, 2, 1, 0}) api.ReplyOk(NodeFlags(true, true, left));
+  CHECK(RunNodeDrain(api, "n1", t.Waiting(), io.Text()) == kExitOk);
+  CHECK(api.calls.size() == 5);
+  for (const auto& c : api.calls) CHECK(c.command == "node.drain");
+  CHECK(t.sleeps == std::vector<int64_t>{1000, 1000, 1000, 1000});
+  CHECK(io.err.str() ==
+        "draining n1: 3 replicas left\n"
+        "draining n1: 2 replicas left\n"
+        "draining n1: 1 replica left\n");
+  CHECK(io.out.str() == "node 'n1' drained: it holds no replicas\n");
+  // -o json: the last reply only; already drained: no sleep.
+  api.ReplyOk(NodeFlags(true, true, 0));
+  CHECK(RunNodeDrain(api, "n1", t.Waiting(), js.Json()) == kExitOk);
+  CHECK(json::parse(js.out.str()) == NodeFlags(true, true, 0));
+  CHECK(js.err.str().empty());
+  CHECK(t.sleeps.size() == 4);
+}
+
+TEST_CASE("keelctl node drain --wait --wait-timeout: exit 1 with the replicas left") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  for (int i = 0; i < 3; ++i) api.ReplyOk(NodeFlags(true, true, 2));
+  CHECK(RunNodeDrain(api, "n1", t.Waiting(2), io.Json()) == kExitError);
+  CHECK(api.calls.size() == 3);
+  CHECK(t.sleeps == std::vector<int64_t>{1000, 1000});
+  CHECK(io.err.str() ==
+        "draining n1: 2 replicas left\n"
+        "keelctl: node 'n1' still holds 2 replicas after 2s\n"
+        "hint: the coordinator moves them one at a time, each once its new copy is in sync; "
+        "wait on with 'keelctl node drain n1 --wait'\n");
+  json e = json::parse(io.out.str())["error"];
+  CHECK(e["code"] == "wait_timeout");
+  CHECK(e["exit_code"] == kExitError);
+}
+
+TEST_CASE("keelctl node drain --wait: -q prints nothing; an error ends the wait") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io quiet, failed;
+  api.ReplyOk(NodeFlags(true, true, 1));
+  api.ReplyOk(NodeFlags(true, true, 0));
+  CHECK(RunNodeDrain(api, "n1", t.Waiting(), quiet.Quiet()) == kExitOk);
+  CHECK(quiet.out.str().empty());
+  CHECK(quiet.err.str().empty());
+  api.ReplyOk(NodeFlags(true, true, 1));
+  api.ReplyError("insufficient_capacity", "no node can take a replica of 'db'");
+  CHECK(RunNodeDrain(api, "n1", t.Waiting(), failed.Text()) == kExitError);
+  CHECK(failed.err.str() ==
+        "draining n1: 1 replica left\n"
+        "keelctl: no node can take a replica of 'db'\n"
+        "hint: its replicas need other nodes, up, not cordoned, with room: see 'keelctl node "
+        "list' and 'keelctl cluster status'\n");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "cli/keelctl/format.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <ctime>
 
 #include "manager/common/size.h"
@@ -65,9 +67,11 @@ std::string FormatFields(const std::vector<std::pair<std::string, std::string>>&
 std::string PaintState(const std::string& state, bool color) {
   if (!color) return state;
   const char* code = nullptr;
-  if (state == "attached" || state == "up") code = "32";
-  if (state == "pending" || state == "suspect") code = "33";
-  if (state == "missing" || state == "down") code = "31";
+  if (state == "attached" || state == "up" || state == "in-sync") code = "32";
+  if (state == "pending" || state == "suspect" || state == "syncing" || state == "connecting") {
+    code = "33";
+  }
+  if (state == "missing" || state == "down" || state == "outdated" || state == "lost") code = "31";
   if (!code) return state;
   return std::string("\x1b[") + code + "m" + state + "\x1b[0m";
 }
@@ -222,8 +226,8 @@ std::string NodeTable(const json& nodes, int64_t now_ms, bool color) {
       {"NAME", "STATE", "SINCE", "ZONE", "RACK", "FREE/CAPACITY", "COORD"}};
   if (nodes.is_array()) {
     for (const json& n : nodes) {
-      rows.push_back({FieldText(n, "name"), PaintState(FieldText(n, "state"), color),
-                      SinceText(n, now_ms), TextOr(n, "zone", "-"), TextOr(n, "rack", "-"),
+      rows.push_back({FieldText(n, "name"), NodeStateText(n, color), SinceText(n, now_ms),
+                      TextOr(n, "zone", "-"), TextOr(n, "rack", "-"),
                       SizeText(n, "free_bytes") + "/" + SizeText(n, "capacity_bytes"),
                       IsTrue(n, "coordinator") ? "*" : ""});
     }
@@ -250,6 +254,7 @@ std::string ClusterNodeText(const json& n, int64_t now_ms, bool color) {
       {"Coordinator", yes_no("coordinator")},
       {"Last heard", heard.is_number_integer() ? heard.dump() + " ms ago" : "-"},
       {"Cordoned", yes_no("cordoned")},
+      {"Draining", yes_no("draining")},
       {"Zone", TextOr(n, "zone", "-")},
       {"Rack", TextOr(n, "rack", "-")},
       {"Labels", LabelsText(Get(n, "labels"))},
@@ -290,6 +295,173 @@ std::string ClusterText(const json& st, int64_t now_ms, bool color) {
                               FieldText(v, "degraded") + " degraded, " +
                               FieldText(v, "unreadable") + " unreadable)"});
   return FormatFields(f) + "\n" + NodeTable(Get(st, "node_list"), now_ms, color);
+}
+
+std::string NodeStateText(const json& node, bool color) {
+  std::string state = PaintState(FieldText(node, "state"), color);
+  if (IsTrue(node, "draining")) return state + ",draining";
+  if (IsTrue(node, "cordoned")) return state + ",cordoned";
+  return state;
+}
+
+std::string EtaText(uint64_t seconds) {
+  if (seconds >= 100 * 3600) return ">99h";
+  char buf[32];
+  if (seconds >= 3600) {
+    snprintf(buf, sizeof(buf), "%u:%02u:%02u", static_cast<unsigned>(seconds / 3600),
+             static_cast<unsigned>(seconds / 60 % 60), static_cast<unsigned>(seconds % 60));
+  } else {
+    snprintf(buf, sizeof(buf), "%u:%02u", static_cast<unsigned>(seconds / 60),
+             static_cast<unsigned>(seconds % 60));
+  }
+  return buf;
+}
+
+std::string ProgressBar(double percent, uint64_t rate, uint64_t remaining_bytes, int width) {
+  width = std::max(width, 0);
+  bool known = percent >= 0;  // false for NaN too
+  double p = known ? std::min(percent, 100.0) : 0;
+  int filled = static_cast<int>(p * width / 100);
+  std::string pct = known ? std::to_string(static_cast<int>(p)) + "%" : "?%";
+  pct.insert(0, 4 - pct.size(), ' ');
+  std::string eta = "--:--";
+  if (rate > 0) eta = EtaText(remaining_bytes / rate + (remaining_bytes % rate != 0));
+  return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " + pct + "  " +
+         FormatSize(rate) + "/s  ETA " + eta;
+}
+
+namespace {
+
+// j[key] as a byte count; 0 when it is not a non-negative integer.
+uint64_t Bytes(const json& j, const std::string& key) {
+  const json& v = Get(j, key);
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer() && v.get<int64_t>() > 0) return v.get<int64_t>();
+  return 0;
+}
+
+// A replica's progress bar from its entry in volume.status's sync.
+std::string SyncBar(const json& sync) {
+  const json& p = Get(sync, "percent");
+  return ProgressBar(p.is_number() ? p.get<double>() : -1, Bytes(sync, "rate"),
+                     Bytes(sync, "remaining_bytes"), kProgressWidth);
+}
+
+// The entry of volume.status's sync for `node`, or null.
+const json& SyncOf(const json& status, const std::string& node) {
+  static const json kNull;
+  const json& sync = Get(status, "sync");
+  if (sync.is_array()) {
+    for (const json& s : sync) {
+      if (FieldText(s, "node") == node) return s;
+    }
+  }
+  return kNull;
+}
+
+bool InSync(const json& status, const std::string& node) {
+  const json& in = Get(status, "in_sync");
+  return in.is_array() && std::find(in.begin(), in.end(), json(node)) != in.end();
+}
+
+// volume.status's attached_node; "" when detached.
+std::string AttachedNode(const json& status) {
+  const json& n = Get(status, "attached_node");
+  return n.is_string() ? n.get<std::string>() : "";
+}
+
+std::string Join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+
+}  // namespace
+
+std::string SyncLine(const json& sync) {
+  std::string state = FieldText(sync, "state");
+  return FieldText(sync, "node") + "  " + (state == "syncing" ? SyncBar(sync) : state);
+}
+
+std::vector<std::pair<std::string, std::string>> SyncLines(const json& status) {
+  std::vector<std::pair<std::string, std::string>> lines;
+  const json& set = Get(status, "replica_set");
+  std::string attached = AttachedNode(status);
+  if (set.is_array()) {
+    for (const json& r : set) {
+      std::string node = FieldText(r, "node");
+      if (node == attached) continue;
+      const json& s = SyncOf(status, node);
+      lines.push_back({node, !s.is_null()           ? SyncLine(s)
+                             : InSync(status, node) ? node + "  in sync"
+                                                    : node + "  not in sync"});
+    }
+  }
+  if (Get(status, "sync_error").is_string()) {
+    lines.push_back({"", "sync state unknown: " + FieldText(status, "sync_error")});
+  }
+  return lines;
+}
+
+std::vector<std::string> NotInSync(const json& status) {
+  std::vector<std::string> nodes;
+  const json& set = Get(status, "replica_set");
+  if (set.is_array()) {
+    for (const json& r : set) {
+      std::string node = FieldText(r, "node");
+      if (!InSync(status, node)) nodes.push_back(node);
+    }
+  }
+  return nodes;
+}
+
+std::string ClusterVolumeText(const json& st, bool color) {
+  std::string size = SizeText(st, "size");
+  if (Get(st, "size").is_number_unsigned()) size += " (" + FieldText(st, "size") + " bytes)";
+  std::string attached = "no";
+  std::string node = AttachedNode(st);
+  if (!node.empty()) {
+    attached = node;
+    if (Get(st, "device").is_string()) attached += " at " + FieldText(st, "device");
+    if (Get(st, "attached_epoch").is_number()) {
+      attached += " (epoch " + FieldText(st, "attached_epoch") + ")";
+    }
+  }
+  std::vector<std::string> in_sync;
+  const json& in = Get(st, "in_sync");
+  if (in.is_array()) {
+    for (const json& n : in) in_sync.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+  }
+  const json& created = Get(st, "created_ms");
+  std::vector<std::pair<std::string, std::string>> f = {
+      {"Name", FieldText(st, "name")},
+      {"UUID", FieldText(st, "uuid")},
+      {"Size", size},
+      {"Block size", FieldText(st, "block_size")},
+      {"Labels", LabelsText(Get(st, "labels"))},
+      {"State", FieldText(st, "state")},
+      {"Epoch", FieldText(st, "epoch")},
+      {"Attached", attached},
+      {"Replicas", FieldText(st, "replicas")},
+      {"In sync", in_sync.empty() ? "none" : Join(in_sync)},
+  };
+  if (Get(st, "sync_error").is_string()) {
+    f.push_back({"Sync", "unknown: " + FieldText(st, "sync_error")});
+  }
+  f.push_back({"Created", created.is_number_integer() ? TimeText(created.get<int64_t>()) : "-"});
+
+  std::vector<std::vector<std::string>> rows = {{"NODE", "SLOT", "IN-SYNC", "STATE", "PROGRESS"}};
+  const json& set = Get(st, "replica_set");
+  if (set.is_array()) {
+    for (const json& r : set) {
+      std::string n = FieldText(r, "node");
+      const json& s = SyncOf(st, n);
+      std::string state = !s.is_null() ? FieldText(s, "state") : n == node ? "attached" : "-";
+      rows.push_back({n, FieldText(r, "slot"), InSync(st, n) ? "yes" : "no",
+                      PaintState(state, color), state == "syncing" ? SyncBar(s) : "-"});
+    }
+  }
+  return FormatFields(f) + "\n" + FormatTable(rows);
 }
 
 }  // namespace keel

@@ -21,8 +21,9 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
 // "key:   value" lines with the values aligned.
 std::string FormatFields(const std::vector<std::pair<std::string, std::string>>& fields);
 
-// A volume or node state, coloured when `color`: attached and up green,
-// pending and suspect yellow, missing and down red; others are left plain.
+// A volume, node or replica state, coloured when `color`: attached, up and
+// in-sync green; pending, suspect, syncing and connecting yellow; missing,
+// down, outdated and lost red; others are left plain.
 std::string PaintState(const std::string& state, bool color);
 
 // j[key] as text: a string as it is, a number in decimal, "-" when missing
@@ -55,5 +56,34 @@ std::string ClusterNodeText(const nlohmann::json& node, int64_t now_ms, bool col
 // `cluster status`: coordinator, this node's lease, etcd endpoints, node and
 // volume counts, then the node table.
 std::string ClusterText(const nlohmann::json& status, int64_t now_ms, bool color);
+// A node's state with its placement flags: "up", "up,cordoned", "down,draining"
+// (draining implies cordoned, so it is named alone).  The state is coloured.
+std::string NodeStateText(const nlohmann::json& node, bool color);
+
+// Cells between the brackets of a progress bar.
+inline constexpr int kProgressWidth = 22;
+// A resync's progress: "[#########.............]  42%  37.2 MiB/s  ETA 0:01".
+// `width` cells, filled in proportion to `percent` (clamped to 0-100; a
+// negative percent is unknown: an empty bar and "  ?%"); `rate` in bytes/s;
+// the ETA is remaining_bytes / rate rounded up to a second ("--:--" when the
+// rate is 0).
+std::string ProgressBar(double percent, uint64_t rate, uint64_t remaining_bytes, int width);
+// Seconds as "0:03", "12:00", "1:02:03"; ">99h" from 100 hours on.
+std::string EtaText(uint64_t seconds);
+// One entry of volume.status's `sync`: "n1  [###...]  42%  37.2 MiB/s  ETA 0:01"
+// while syncing, "n3  in-sync" (its state) otherwise.
+std::string SyncLine(const nlohmann::json& sync);
+// The progress of a volume.status result, a (node, line) per replica but the
+// attached one: its SyncLine when `sync` has it, else "n1  in sync" or
+// "n1  not in sync" from `in_sync`; and ("", "sync state unknown: ...") when
+// keeld reports a `sync_error`.
+std::vector<std::pair<std::string, std::string>> SyncLines(const nlohmann::json& status);
+// The nodes of volume.status's replica_set that are not in its in_sync, in
+// replica_set's order; empty when every replica is in sync.
+std::vector<std::string> NotInSync(const nlohmann::json& status);
+// `volume inspect` in cluster mode: volume.status's result (the volume, its
+// epoch and state, where it is attached), then a row per replica: NODE SLOT
+// IN-SYNC STATE PROGRESS.
+std::string ClusterVolumeText(const nlohmann::json& status, bool color);
 
 }  // namespace keel

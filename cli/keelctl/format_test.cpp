@@ -4,6 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstdint>
+
 namespace keel {
 namespace {
 
@@ -160,6 +163,197 @@ TEST_CASE("keelctl format: node states are coloured like volume states") {
   CHECK(PaintState("down", true) == "\x1b[31mdown\x1b[0m");
   CHECK(PaintState("maintenance", true) == "maintenance");
   CHECK(PaintState("down", false) == "down");
+}
+
+TEST_CASE("keelctl format: replica states are coloured too") {
+  CHECK(PaintState("in-sync", true) == "\x1b[32min-sync\x1b[0m");
+  CHECK(PaintState("syncing", true) == "\x1b[33msyncing\x1b[0m");
+  CHECK(PaintState("connecting", true) == "\x1b[33mconnecting\x1b[0m");
+  CHECK(PaintState("outdated", true) == "\x1b[31moutdated\x1b[0m");
+  CHECK(PaintState("lost", true) == "\x1b[31mlost\x1b[0m");
+  CHECK(PaintState("lost", false) == "lost");
+}
+
+TEST_CASE("keelctl format: a node's state names cordoned or draining, draining alone") {
+  CHECK(NodeStateText({{"state", "up"}}, false) == "up");
+  CHECK(NodeStateText({{"state", "up"}, {"cordoned", false}, {"draining", false}}, false) == "up");
+  CHECK(NodeStateText({{"state", "up"}, {"cordoned", true}}, false) == "up,cordoned");
+  CHECK(NodeStateText({{"state", "up"}, {"cordoned", true}, {"draining", true}}, false) ==
+        "up,draining");
+  CHECK(NodeStateText({{"state", "down"}, {"cordoned", true}}, true) ==
+        "\x1b[31mdown\x1b[0m,cordoned");
+  CHECK(NodeStateText({{"cordoned", "yes"}}, false) == "-");
+  CHECK(NodeStateText(nullptr, false) == "-");
+}
+
+TEST_CASE("keelctl format: the progress bar: percent, rate and ETA") {
+  CHECK(ProgressBar(42, 39000000, 38797312, kProgressWidth) ==
+        "[#########.............]  42%  37.2 MiB/s  ETA 0:01");
+  CHECK(ProgressBar(42, 1048576, 3 * 1048576, kProgressWidth) ==
+        "[#########.............]  42%  1 MiB/s  ETA 0:03");
+  // The ETA rounds up: a resync with bytes left never says 0:00.
+  CHECK(ProgressBar(99, 1000, 1, 10).ends_with("ETA 0:01"));
+  CHECK(ProgressBar(99, 1000, 2001, 10).ends_with("ETA 0:03"));
+  CHECK(ProgressBar(100, 1000, 0, 10).ends_with("ETA 0:00"));
+}
+
+TEST_CASE("keelctl format: the progress bar's width") {
+  CHECK(ProgressBar(50, 0, 0, 10) == "[#####.....]  50%  0 B/s  ETA --:--");
+  CHECK(ProgressBar(50, 0, 0, 1) == "[.]  50%  0 B/s  ETA --:--");
+  CHECK(ProgressBar(50, 0, 0, 0) == "[]  50%  0 B/s  ETA --:--");
+  CHECK(ProgressBar(50, 0, 0, -5) == "[]  50%  0 B/s  ETA --:--");
+  std::string wide = ProgressBar(25, 0, 0, 200);
+  CHECK(wide.find("[" + std::string(50, '#') + std::string(150, '.') + "]") == 0);
+  // The same width whatever the percent, so that rows line up.
+  for (double p : {0.0, 5.0, 42.0, 100.0, -1.0}) {
+    CAPTURE(p);
+    CHECK(ProgressBar(p, 0, 0, kProgressWidth).size() == ProgressBar(42, 0, 0, 22).size());
+  }
+}
+
+TEST_CASE("keelctl format: the progress bar at 0%, 100%, unknown and out of range") {
+  CHECK(ProgressBar(0, 0, 1000, 10) == "[..........]   0%  0 B/s  ETA --:--");
+  CHECK(ProgressBar(100, 5, 0, 10) == "[##########] 100%  5 B/s  ETA 0:00");
+  // Not 100% until it is.
+  CHECK(ProgressBar(99.9, 0, 0, 10) == "[#########.]  99%  0 B/s  ETA --:--");
+  CHECK(ProgressBar(0.5, 0, 0, 10) == "[..........]   0%  0 B/s  ETA --:--");
+  CHECK(ProgressBar(250, 0, 0, 10) == "[##########] 100%  0 B/s  ETA --:--");
+  CHECK(ProgressBar(-1, 0, 0, 10) == "[..........]   ?%  0 B/s  ETA --:--");
+  CHECK(ProgressBar(std::nan(""), 0, 0, 10) == "[..........]   ?%  0 B/s  ETA --:--");
+}
+
+TEST_CASE("keelctl format: the progress bar with huge values") {
+  CHECK(ProgressBar(1e300, UINT64_MAX, UINT64_MAX, 10) == "[##########] 100%  16 EiB/s  ETA 0:01");
+  CHECK(ProgressBar(1, 1, UINT64_MAX, 10) == "[..........]   1%  1 B/s  ETA >99h");
+  CHECK(ProgressBar(1, UINT64_MAX, 1, 10).ends_with("ETA 0:01"));
+  CHECK(ProgressBar(1, 1024, 1024ULL * 3600 * 99, 10).ends_with("ETA 99:00:00"));
+  CHECK(ProgressBar(1, 1024, 1024ULL * 3600 * 100, 10).ends_with("ETA >99h"));
+}
+
+TEST_CASE("keelctl format: ETA text") {
+  CHECK(EtaText(0) == "0:00");
+  CHECK(EtaText(3) == "0:03");
+  CHECK(EtaText(59) == "0:59");
+  CHECK(EtaText(60) == "1:00");
+  CHECK(EtaText(3599) == "59:59");
+  CHECK(EtaText(3600) == "1:00:00");
+  CHECK(EtaText(3723) == "1:02:03");
+  CHECK(EtaText(100 * 3600 - 1) == "99:59:59");
+  CHECK(EtaText(100 * 3600) == ">99h");
+  CHECK(EtaText(UINT64_MAX) == ">99h");
+}
+
+json SampleStatus() {
+  return json::parse(R"({"name": "db", "uuid": "u1", "size": 67108864, "block_size": 4096,
+    "labels": {"tier": "gold"}, "replicas": 3, "constraints": {}, "epoch": 5,
+    "replica_set": [{"node": "n1", "slot": 0, "synced_epoch": 4}, {"node": "n2", "slot": 1},
+                    {"node": "n3", "slot": 2}],
+    "in_sync": ["n2", "n3"], "attached_node": "n2", "device": "/dev/keel0",
+    "attached_epoch": 5, "state": "ready", "created_ms": 1700000000000,
+    "sync": [{"node": "n1", "slot": 0, "state": "syncing", "in_sync": false, "connected": true,
+              "percent": 42, "rate": 39000000, "remaining_bytes": 38797312},
+             {"node": "n3", "slot": 2, "state": "in-sync", "in_sync": true, "connected": true,
+              "percent": 100, "rate": 0, "remaining_bytes": 0}]})");
+}
+
+const char kBar[] = "[#########.............]  42%  37.2 MiB/s  ETA 0:01";
+
+TEST_CASE("keelctl format: a sync entry's line: a bar while syncing, else its state") {
+  json st = SampleStatus();
+  CHECK(SyncLine(st["sync"][0]) == std::string("n1  ") + kBar);
+  CHECK(SyncLine(st["sync"][1]) == "n3  in-sync");
+  CHECK(SyncLine({{"node", "n1"}, {"state", "connecting"}}) == "n1  connecting");
+  CHECK(SyncLine({{"node", "n1"}, {"state", "syncing"}, {"percent", nullptr}}) ==
+        "n1  [......................]   ?%  0 B/s  ETA --:--");
+  CHECK(SyncLine(nullptr) == "-  -");
+}
+
+TEST_CASE("keelctl format: sync lines: every replica but the attached one") {
+  json st = SampleStatus();
+  using Lines = std::vector<std::pair<std::string, std::string>>;
+  CHECK(SyncLines(st) == Lines{{"n1", std::string("n1  ") + kBar}, {"n3", "n3  in-sync"}});
+  // Detached, or the attached node not asked: from in_sync.
+  json detached = st;
+  detached.erase("sync");
+  detached.erase("attached_node");
+  CHECK(SyncLines(detached) ==
+        Lines{{"n1", "n1  not in sync"}, {"n2", "n2  in sync"}, {"n3", "n3  in sync"}});
+  json unknown = st;
+  unknown.erase("sync");
+  unknown["sync_error"] = "n2: no answer";
+  CHECK(SyncLines(unknown) == Lines{{"n1", "n1  not in sync"},
+                                    {"n3", "n3  in sync"},
+                                    {"", "sync state unknown: n2: no answer"}});
+  CHECK(SyncLines(nullptr).empty());
+  CHECK(SyncLines({{"replica_set", 3}, {"sync", "x"}}).empty());
+}
+
+TEST_CASE("keelctl format: the replicas not in sync") {
+  json st = SampleStatus();
+  CHECK(NotInSync(st) == std::vector<std::string>{"n1"});
+  st["in_sync"] = {"n3", "n1", "n2"};
+  CHECK(NotInSync(st).empty());
+  st["in_sync"] = json::array();
+  CHECK(NotInSync(st) == std::vector<std::string>{"n1", "n2", "n3"});
+  st["in_sync"] = "n1";
+  CHECK(NotInSync(st).size() == 3);
+  CHECK(NotInSync(nullptr).empty());
+}
+
+TEST_CASE("keelctl format: the cluster volume: record, attachment, then a row per replica") {
+  CHECK(ClusterVolumeText(SampleStatus(), false) ==
+        "Name:        db\n"
+        "UUID:        u1\n"
+        "Size:        64 MiB (67108864 bytes)\n"
+        "Block size:  4096\n"
+        "Labels:      tier=gold\n"
+        "State:       ready\n"
+        "Epoch:       5\n"
+        "Attached:    n2 at /dev/keel0 (epoch 5)\n"
+        "Replicas:    3\n"
+        "In sync:     n2, n3\n"
+        "Created:     2023-11-14 22:13:20 UTC\n"
+        "\n"
+        "NODE  SLOT  IN-SYNC  STATE     PROGRESS\n"
+        "n1    0     no       syncing   [#########.............]  42%  37.2 MiB/s  ETA 0:01\n"
+        "n2    1     yes      attached  -\n"
+        "n3    2     yes      in-sync   -\n");
+  std::string color = ClusterVolumeText(SampleStatus(), true);
+  CHECK(color.find("\x1b[33msyncing\x1b[0m   [#") != std::string::npos);
+}
+
+TEST_CASE("keelctl format: the cluster volume detached, or its sync state unknown") {
+  json st = SampleStatus();
+  st.erase("sync");
+  st.erase("attached_node");
+  st.erase("device");
+  st.erase("attached_epoch");
+  std::string t = ClusterVolumeText(st, false);
+  CHECK(t.find("Attached:    no\n") != std::string::npos);
+  CHECK(t.find("n1    0     no       -      -\n") != std::string::npos);
+  CHECK(t.find("n2    1     yes      -      -\n") != std::string::npos);
+  st = SampleStatus();
+  st.erase("sync");
+  st["sync_error"] = "n2 did not answer";
+  t = ClusterVolumeText(st, false);
+  CHECK(t.find("Sync:        unknown: n2 did not answer\n") != std::string::npos);
+  CHECK(t.find("n2    1     yes      attached  -\n") != std::string::npos);
+  st["in_sync"] = json::array();
+  CHECK(ClusterVolumeText(st, false).find("In sync:     none\n") != std::string::npos);
+}
+
+TEST_CASE("keelctl format: the cluster volume survives missing or mistyped fields") {
+  std::string t = ClusterVolumeText(nullptr, false);
+  CHECK(t.find("Name:        -\n") != std::string::npos);
+  CHECK(t.find("Attached:    no\n") != std::string::npos);
+  CHECK(t.ends_with("\nNODE  SLOT  IN-SYNC  STATE  PROGRESS\n"));
+  t = ClusterVolumeText({{"replica_set", {7, {{"node", "n1"}}}},
+                         {"sync", {{{"node", "n1"}, {"state", "syncing"}, {"percent", "x"}}}},
+                         {"in_sync", {1}}},
+                        false);
+  CHECK(t.ends_with(
+      "-     -     no       -        -\n"
+      "n1    -     no       syncing  [......................]   ?%  0 B/s  ETA --:--\n"));
 }
 
 }  // namespace

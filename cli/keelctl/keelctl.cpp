@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   Env env{std::cout, std::cerr, std::cin};
   env.stdin_tty = isatty(STDIN_FILENO);
   env.stdout_tty = isatty(STDOUT_FILENO);
+  env.stderr_tty = isatty(STDERR_FILENO);
   env.no_color = no_color ? no_color : "";
   env.keel_socket = socket ? socket : "";
   env.connect = [](const std::string& path, std::chrono::milliseconds timeout) {
