@@ -248,16 +248,17 @@ Status ClusterVolumes::EnsureServing(const VolumeView& v, const Entry& e) {
   }
   const ReplicaRef* ref = rec.FindReplica(options_.node);
   if (!ref || ref->port == port) return Status();
-  VolumeRecord next = rec;
-  for (auto& r : next.replica_set) {
-    if (r.node == options_.node) r.port = port;
-  }
-  Status s = Put(e, next);
-  if (s.ok()) {
-    KLOG(kInfo, "replica serving: port recorded",
-         {{"volume", rec.name}, {"port", std::to_string(port)}, {"epoch", std::to_string(want)}});
-  }
-  return s.code() == EAGAIN ? Status() : s;  // changed meanwhile: the next round
+  auto done = Update(rec.name, [&](VolumeRecord cur) -> Result<VolumeRecord> {
+    if (cur.uuid != rec.uuid) return Status::Error(ESTALE, "the volume was replaced meanwhile");
+    for (auto& r : cur.replica_set) {
+      if (r.node == options_.node) r.port = port;
+    }
+    return cur;
+  });
+  if (!done.ok()) return done.status();
+  KLOG(kInfo, "replica serving: port recorded",
+       {{"volume", rec.name}, {"port", std::to_string(port)}, {"epoch", std::to_string(want)}});
+  return Status();
 }
 
 void ClusterVolumes::ReconcileAttached(const Entry& e, const VolumeView& v) {

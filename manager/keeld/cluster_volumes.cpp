@@ -126,6 +126,24 @@ Status ClusterVolumes::Put(const Entry& e, const VolumeRecord& next) {
   return Status();
 }
 
+Result<ClusterVolumes::Entry> ClusterVolumes::Update(
+    const std::string& name,
+    const std::function<Result<VolumeRecord>(const VolumeRecord&)>& change) {
+  for (int attempt = 0; attempt < 10; attempt++) {
+    auto e = Get(name);
+    if (!e.ok()) return e.status();
+    auto next = change(e->record);
+    if (!next.ok()) return next.status();
+    if (*next == e->record) return e;
+    Status s = Put(*e, *next);
+    if (s.ok()) return Get(name);
+    if (s.code() != EAGAIN) return s;
+    // Another writer (a replica recording its port, the coordinator, the
+    // attached node) won the race: read again, decide again.
+  }
+  return Status::Error(EAGAIN, "volume '" + name + "' keeps changing: try again");
+}
+
 Result<json> ClusterVolumes::Call(const std::string& node, const std::string& method,
                                   const json& body, std::chrono::milliseconds timeout) {
   if (node == options_.node) {
@@ -303,12 +321,12 @@ Result<json> ClusterVolumes::Create(const CreateParams& p, uint32_t replicas) {
     }
     return c.status();
   }
-  auto e = Get(v.name);
-  if (!e.ok()) return e.status();
-  VolumeRecord ready = e->record;
-  ready.state = VolumeState::kReady;
-  s = Put(*e, ready);
-  if (!s.ok()) return s;
+  auto done = Update(v.name, [](VolumeRecord r) -> Result<VolumeRecord> {
+    r.state = VolumeState::kReady;
+    return r;
+  });
+  if (!done.ok()) return done.status();
+  const VolumeRecord& ready = done->record;
   KLOG(kInfo, "cluster volume created",
        {{"volume", v.name}, {"replicas", std::to_string(v.replica_set.size())}});
   return ClusterVolumeToJson(ready);
@@ -339,14 +357,8 @@ Result<json> ClusterVolumes::AttachHere(const std::string& name) {
   // in-sync replicas over the network).  AttachOn decides whether allowed.
   const bool diskless = e->record.FindReplica(options_.node) == nullptr;
   // Rule 3: the epoch is bumped in etcd before any kernel hears of it.
-  auto next = AttachOn(e->record, options_.node, states);
-  if (!next.ok()) return next.status();
-  if (!(*next == e->record)) {
-    Status s = Put(*e, *next);
-    if (!s.ok()) return s;
-    e = Get(name);
-    if (!e.ok()) return e.status();
-  }
+  e = Update(name, [&](const VolumeRecord& r) { return AttachOn(r, options_.node, states); });
+  if (!e.ok()) return e.status();
   auto key = FromHex(e->record.secret.hex);
   if (!key.ok()) return key.status();
 
@@ -380,14 +392,12 @@ Result<json> ClusterVolumes::AttachHere(const std::string& name) {
     }
     KLOG(kWarning, "replica cannot serve: outdating it",
          {{"volume", name}, {"node", r.node}, {"error", served.status().ToString()}});
-    auto out = OutdateReplica(e->record, r.node);
-    if (!out.ok() && out.status().code() != EALREADY) return out.status();
-    if (out.ok()) {
-      Status s = Put(*e, *out);
-      if (!s.ok()) return s;
-      e = Get(name);
-      if (!e.ok()) return e.status();
-    }
+    e = Update(name, [&](const VolumeRecord& v) -> Result<VolumeRecord> {
+      auto out = OutdateReplica(v, r.node);
+      if (!out.ok() && out.status().code() == EALREADY) return v;
+      return out;
+    });
+    if (!e.ok()) return e.status();
   }
 
   Result<uint32_t> id = 0u;
@@ -428,12 +438,15 @@ Result<json> ClusterVolumes::AttachHere(const std::string& name) {
       return KernelError(s, "PEER_ADD of " + p.ref.node + " for '" + name + "'");
     }
   }
-  if (e->record.device != *dev) {
-    VolumeRecord with = e->record;
-    with.device = *dev;
-    Status s = Put(*e, with);
-    if (!s.ok()) return s;
-  }
+  e = Update(name, [&](VolumeRecord v) -> Result<VolumeRecord> {
+    if (v.attached_node != options_.node) {
+      return Status::Error(
+          EBUSY, "volume '" + name + "' was attached on node " + v.attached_node + " meanwhile");
+    }
+    v.device = *dev;
+    return v;
+  });
+  if (!e.ok()) return e.status();
   KLOG(kInfo, "cluster volume attached",
        {{"volume", name},
         {"device", *dev},
@@ -544,10 +557,9 @@ Result<json> ClusterVolumes::Detach(const std::string& name, bool force) {
       (void)pr;  // a peer that was never added or is gone already
     }
   }
-  auto next = cluster::Detach(e->record, options_.node);
-  if (!next.ok()) return next.status();
-  s = Put(*e, *next);
-  if (!s.ok()) return s;
+  auto detached =
+      Update(name, [&](const VolumeRecord& v) { return cluster::Detach(v, options_.node); });
+  if (!detached.ok()) return detached.status();
   for (const auto& r : e->record.replica_set) {
     if (r.node == options_.node) continue;
     auto stop = Call(r.node, "replica.stop", {{"name", name}, {"uuid", e->record.uuid}});
@@ -574,14 +586,11 @@ Result<json> ClusterVolumes::Delete(const std::string& name, bool force) {
       if (!e.ok()) return e.status();
     }
   }
-  if (e->record.state != VolumeState::kDeleting) {
-    VolumeRecord del = e->record;
-    del.state = VolumeState::kDeleting;
-    Status s = Put(*e, del);
-    if (!s.ok()) return s;
-    e = Get(name);
-    if (!e.ok()) return e.status();
-  }
+  e = Update(name, [](VolumeRecord v) -> Result<VolumeRecord> {
+    v.state = VolumeState::kDeleting;
+    return v;
+  });
+  if (!e.ok()) return e.status();
   // The record stays "deleting" until every replica is gone, so a retry
   // finishes what a failure left.
   for (const auto& r : e->record.replica_set) {

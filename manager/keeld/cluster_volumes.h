@@ -132,6 +132,12 @@ class ClusterVolumes {
   };
   Result<Entry> Get(const std::string& name);
   Status Put(const Entry& e, const cluster::VolumeRecord& next);
+  // Reads the record, applies `change` and writes the result by CAS; a
+  // lost race reads again and applies `change` again.  Nothing is written
+  // when `change` returns the record unchanged.  Returns what is stored.
+  Result<Entry> Update(
+      const std::string& name,
+      const std::function<Result<cluster::VolumeRecord>(const cluster::VolumeRecord&)>& change);
   // Sends `method` to `node`, or runs its handler here for this node.
   Result<nlohmann::json> Call(const std::string& node, const std::string& method,
                               const nlohmann::json& body, std::chrono::milliseconds timeout);

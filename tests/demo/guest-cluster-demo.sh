@@ -76,13 +76,18 @@ say "n1 comes back: network up, keeld restarted"
 echo "\$ ip link set keel-v1 up && keeld --config $(cp_conf 1) &"
 cp_link_up 1
 cp_keeld_start 1
-cp_wait '[ "$(cp_node_state n1)" = up ]' 15 "n1 recorded up"
-say "n1 is fenced: its replica is out of the in-sync set, at an older epoch than the volume's"
-echo "\$ etcdctl get --print-value-only /keel/volumes/db | jq -c '{epoch, attached_node, in_sync, replica_set}'"
-cp_etcd_get /keel/volumes/db | jq -c '{epoch, attached_node, in_sync, replica_set}'
-cp_etcd_get /keel/volumes/db | jq -e '(.in_sync | index("n1")) == null and
-	.epoch > ([.replica_set[] | select(.node == "n1")][0].synced_epoch)' > /dev/null ||
-	fail "n1 is not fenced"
+say "n1 is fenced: the volume is attached on n2 at a higher epoch, so n1's old disk goes (rule 3)"
+cp_wait 'grep -q "fenced" "$(cp_log 1)"' 20 "n1 fenced"
+echo "\$ grep fenced $(cp_log 1)"
+grep "fenced" "$(cp_log 1)"
+[ -b "$dev" ] && fail "n1's old disk $dev is still there"
+echo "($dev is gone)"
+say "n2 resyncs n1 as a replica: a full copy, since n1 may hold writes nobody acknowledged"
+kc 2 volume inspect db --watch
+echo "\$ etcdctl get --print-value-only /keel/volumes/db | jq -c '{epoch, attached_node, in_sync}'"
+cp_etcd_get /keel/volumes/db | jq -c '{epoch, attached_node, in_sync}'
+cp_etcd_get /keel/volumes/db | jq -e '(.in_sync | sort) == ["n1","n2","n3"] and .attached_node == "n2"' \
+	> /dev/null || fail "n1 is not back in sync"
 kc 2 cluster status
 
 say "demo finished in $(demo_elapsed) s"
