@@ -114,8 +114,9 @@ if [ "$st" != 0 ] && ! grep -q '^FAIL selftest/' "$results"; then
 	result FAIL selftest/run "exit status $st, see build/check/selftest.log"
 fi
 
-section "multi-guest crash ($newest)"
-tests/vm/vm-cluster -n 3 -k "$newest" -r "$results" -H tests/vm/cluster/crash-host.sh tests/vm/cluster/crash.sh
+section "multi-guest crash, cluster mode ($newest)"
+tests/vm/vm-cluster -n 3 -k "$newest" -r "$results" -H tests/vm/cluster/failover-host.sh \
+	tests/vm/cluster/failover.sh
 
 section "summary"
 pass=$(grep -c '^PASS ' "$results")
