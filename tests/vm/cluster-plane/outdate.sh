@@ -4,9 +4,10 @@
 # kernel on node 1 reports PEER_LOST and freezes writes; keeld n1 records
 # n2 out of sync in etcd (CAS, epoch bumped) and only then answers
 # PEER_OUTDATE, so fio completes, verified, without n2.  n1 and n3 stay
-# identical.
+# identical.  Then the same loss (n3) while etcd is stopped: n1's writes
+# stay frozen, neither failed nor completed, until etcd answers again.
 # vm-kernels: one
-# vm-cost: 100
+# vm-cost: 140
 # vm-timeout: 600
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
@@ -65,5 +66,39 @@ for i in 1 3; do
 	sums="$sums $s"
 done
 [ "$(tr ' ' '\n' <<< "$sums" | sort -u | grep -c .)" = 1 ] || fail "replicas n1 and n3 differ"
-for i in 1 3; do cp_keeld_stop "$i"; done
+
+# Rule 2 without etcd: attached on n1 again (n3 in sync), etcd stopped,
+# then n3 lost under writes.  n1 cannot record the outdate, so its writes
+# stay frozen: not failed, not completed without n3.  Once etcd answers,
+# the outdate is recorded first and the writes complete, verified.
+dev=$(cp_api 1 volume.attach name=db | json_get result.device)
+[ -b "$dev" ] || fail "attach again: no device"
+epoch=$(record | json_get epoch)
+cp_wait '[ "$(peer_state 2)" = in-sync ]' 30 "n3 in sync again"
+errors0=$("$KEELSETUP" stats "$id" --json | json_get errors)
+fio --name=cp2 --filename="$dev" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k \
+	--iodepth=8 --verify=crc32c --verify_fatal=1 --do_verify=1 --randrepeat=0 --size=64M \
+	--io_size=16M --rate=4m --output-format=terse > /tmp/fio2.out 2>&1 &
+fio_pid=$!
+wait_io_started "$id"
+kill -STOP "$CP_ETCD_PID"
+cp_keeld_kill 3
+cp_link_down 3
+frozen() { "$KEELSETUP" status "$id" --json | json_get state | grep -q frozen; }
+cp_wait frozen 30 "writes frozen after n3 was lost"
+w0=$("$KEELSETUP" stats "$id" --json | json_get writes)
+sleep 4
+frozen || fail "writes no longer frozen while etcd is away"
+kill -0 "$fio_pid" 2>/dev/null || { cat /tmp/fio2.out; fail "fio ended while writes were frozen"; }
+expect_eq "writes completed while frozen" "$("$KEELSETUP" stats "$id" --json | json_get writes)" "$w0"
+expect_eq "write errors while frozen" "$("$KEELSETUP" stats "$id" --json | json_get errors)" "$errors0"
+expect_eq "n3 in the kernel while etcd is away" "$(peer_state 2)" lost
+kill -CONT "$CP_ETCD_PID"
+t0=$SECONDS
+wait $fio_pid || { cat /tmp/fio2.out; fail "fio failed after etcd came back"; }
+echo "writes went on $((SECONDS - t0)) s after etcd came back"
+expect_eq "epoch: the outdate recorded" "$(record | json_get epoch)" $((epoch + 1))
+expect_eq "in_sync without n3" "$(record | json_get in_sync | tr -d ' \n')" '["n1"]'
+expect_eq "n3 in the kernel" "$(peer_state 2)" outdated
+cp_keeld_stop 1
 echo "ok"
