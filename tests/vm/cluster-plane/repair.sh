@@ -6,12 +6,13 @@
 #    grace period (5 s here) the coordinator replaces it on a free node,
 #    which the attached node fills with a full resync while fio writes;
 #  - drain: that new node is drained: another replacement is added,
-#    filled, then the drained replica is removed and deleted there;
+#    filled, then the drained replica is removed and deleted there; the
+#    coordinator's keeld is killed mid-drain and another one finishes it;
 #  - n2 returns: its forgotten replica is deleted;
 #  - a diskless attach on n2 (no replica there now) reads and writes both;
 #  - after the detach the two replicas hold the same bytes.
 # vm-kernels: one
-# vm-cost: 150
+# vm-cost: 130
 # vm-timeout: 600
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
@@ -67,8 +68,20 @@ out=$(cp_api 1 node.drain name="$new")
 echo "$out"
 expect_eq "drain: cordoned" "$(json_get result.cordoned <<< "$out")" True
 expect_eq "drain: replicas on $new" "$(json_get result.replicas <<< "$out")" 1
+# The coordinator's keeld crashes mid-drain: another node takes over and
+# finishes it from the records; the crashed keeld restarts and re-adopts
+# its attached volume (the kernel kept serving it: rule 8).
+coord=$(cp_coordinator)
+ci=${coord#n}
+cp_keeld_kill "$ci"
+cp_wait '[ -n "$(cp_coordinator)" ] && [ "$(cp_coordinator)" != "$coord" ]' 30 "a new coordinator"
+newcoord=$(cp_coordinator)
+echo "coordinator $coord crashed; $newcoord took over"
+cp_keeld_start "$ci"
 cp_wait '[ "$(cp_api 1 node.drain name="$new" | json_get result.replicas)" = 0 ]' 60 "$new drained"
 cp_wait '[ "$(tr "," "\n" <<< "$(in_sync)" | wc -l)" = 2 ]' 60 "two replicas in sync after the drain"
+grep -q "replica removed from the replica set.*node=$new reason=\"$new is draining\"" \
+	"$(cp_log "${newcoord#n}")" || fail "the new coordinator $newcoord did not finish the drain"
 last=$(replica_nodes | tr ',' '\n' | grep -v '^n1$')
 [ "$last" != "$new" ] && [ "$last" != n2 ] || fail "drained to $last"
 expect_eq "in sync after the drain" "$(in_sync)" "n1,$last"
