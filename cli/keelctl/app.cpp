@@ -132,11 +132,14 @@ const std::vector<CommandSpec>& Commands() {
        "Names (and label keys) are 1-63 characters of A-Z a-z 0-9 _ . - starting with a\n"
        "letter or digit.  --repl 2 and 3 need keeld in cluster mode (etcd_endpoints):\n"
        "the cluster places the replicas on distinct nodes, spread over zones then racks.\n"
+       "--zone-spread makes the spread a rule: every replica in another zone (a node's\n"
+       "'zone' label), or the create is refused with what is missing.\n"
        "Prints the volume (-o json: the volume object of docs/keelctl.md; -q: nothing).\n"
        "\n"
        "Examples:\n"
        "  keelctl volume create db --size 10G\n"
        "  keelctl volume create pg --size 10G --repl 3\n"
+       "  keelctl volume create pg --size 10G --repl 3 --zone-spread\n"
        "  keelctl volume create web --size 512M --block-size 512 --label tier=gold --label "
        "app=nginx\n"
        "  keelctl volume create -q scratch --size 1.5T && echo created",
@@ -156,6 +159,8 @@ const std::vector<CommandSpec>& Commands() {
          sub.add_option("--repl", a.create.replicas,
                         "Number of replicas, 1-3 (default 1; 2 and 3 need cluster mode)")
              ->check(CLI::Range(1, 3));
+         sub.add_flag("--zone-spread", a.create.zone_spread,
+                      "Every replica in a different zone, or refuse (cluster mode)");
        },
        [](Ctx& c) { return RunVolumeCreate(c.api, c.a.create, c.o); }},
       {{"volume", "list"},

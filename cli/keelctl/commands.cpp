@@ -296,6 +296,7 @@ CreateRequest BuildCreateRequest(const CreateArgs& a) {
   // Sent only when not the default, so a keeld without cluster volumes
   // still takes every single-node create.
   if (a.replicas != 1) r.args["replicas"] = a.replicas;
+  if (a.zone_spread) r.args["zone_spread"] = true;
   r.ok = true;
   return r;
 }

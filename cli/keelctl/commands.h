@@ -67,6 +67,7 @@ struct CreateArgs {
   uint32_t block_size = 4096;
   std::vector<std::string> labels;  // "key=value"
   int replicas = 1;
+  bool zone_spread = false;  // sent only when set
 };
 // Checks `a` and builds volume.create's args (the size in bytes; replicas
 // only when not 1); a CliError with kExitUsage otherwise.  `ok` says which

@@ -176,6 +176,22 @@ TEST_CASE("keelctl volume create: --repl 2 and 3 are sent as replicas, 1 is not 
   }
 }
 
+TEST_CASE("keelctl volume create: --zone-spread is sent as zone_spread, only when set") {
+  ScriptedApiClient api;
+  Io io;
+  CreateArgs a = Create("db", "1G");
+  a.replicas = 3;
+  a.zone_spread = true;
+  api.ReplyOk(Volume("db", "detached"));
+  CHECK(RunVolumeCreate(api, a, io.Text()) == kExitOk);
+  REQUIRE(api.calls.size() == 1);
+  CHECK(api.calls[0].args == json{{"name", "db"},
+                                  {"size", 1073741824},
+                                  {"block_size", 4096},
+                                  {"replicas", 3},
+                                  {"zone_spread", true}});
+}
+
 TEST_CASE("keelctl volume create: --repl 3 on a single-node keeld says it has no cluster") {
   ScriptedApiClient api;
   Io io;

@@ -69,6 +69,7 @@ expect "keelctl volume list -o " "text json"
 expect "keelctl volume delete db --y" "--yes"
 expect "keelctl volume detach db --f" "--force"
 expect "keelctl volume create db --re" "--repl"
+expect "keelctl volume create db --z" "--zone-spread"
 expect "keelctl volume create db --repl " "1 2 3"
 expect "keelctl --q" "--quiet"
 # Volume names come from the same socket as the command line.

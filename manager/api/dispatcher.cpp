@@ -84,13 +84,15 @@ std::string ApiDispatcher::Handle(std::string_view text) {
       p.block_size = r.block_size;
       p.labels = r.labels;
       if (cluster_.volume_create) {
-        auto v = cluster_.volume_create(p, r.replicas);
+        auto v = cluster_.volume_create(p, r.replicas, r.zone_spread);
         if (!v.ok()) return fail(v.status());
         return OkReply(*v);
       }
-      if (r.replicas > 1) {
+      if (r.replicas > 1 || r.zone_spread) {
         return ErrorReply({api_error::kInvalidArgument,
-                           "replicas > 1 needs cluster mode (etcd_endpoints is not set)", EINVAL});
+                           std::string(r.zone_spread ? "zone_spread" : "replicas > 1") +
+                               " needs cluster mode (etcd_endpoints is not set)",
+                           EINVAL});
       }
       auto v = volumes_->Create(p);
       if (!v.ok()) return fail(v.status());

@@ -20,7 +20,8 @@ struct ClusterApi {
   // Cluster volumes: when set, volume.create/attach/detach/delete go here
   // (the record in etcd, replicas on other nodes) instead of the
   // node-local VolumeManager.
-  std::function<Result<nlohmann::json>(const CreateParams&, uint32_t replicas)> volume_create;
+  std::function<Result<nlohmann::json>(const CreateParams&, uint32_t replicas, bool zone_spread)>
+      volume_create;
   // `node` "" = this node; another node: keeld forwards the attach there.
   std::function<Result<nlohmann::json>(const std::string& name, const std::string& node)>
       volume_attach;

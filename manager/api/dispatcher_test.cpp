@@ -136,8 +136,11 @@ TEST_CASE("dispatcher: replicas > 1 needs cluster mode, cluster volumes go to th
   uint32_t asked = 0;
   std::string attached;
   ClusterApi cluster;
-  cluster.volume_create = [&](const CreateParams& p, uint32_t n) -> Result<nlohmann::json> {
+  bool spread = false;
+  cluster.volume_create = [&](const CreateParams& p, uint32_t n,
+                              bool zone_spread) -> Result<nlohmann::json> {
     asked = n;
+    spread = zone_spread;
     return nlohmann::json{{"name", p.name}};
   };
   std::string attached_node = "unset";
@@ -152,6 +155,13 @@ TEST_CASE("dispatcher: replicas > 1 needs cluster mode, cluster volumes go to th
       R"({"api":1,"command":"volume.create","args":{"name":"db","size":"64M","replicas":3}})");
   CHECK(r["ok"] == true);
   CHECK(asked == 3);
+  CHECK_FALSE(spread);
+  r = f.Call(
+      R"({"api":1,"command":"volume.create","args":{"name":"db","size":"64M","zone_spread":true}})");
+  CHECK(spread);
+  r = f.Call(
+      R"({"api":1,"command":"volume.create","args":{"name":"db","size":"64M","zone_spread":1}})");
+  CHECK(r["error"]["code"] == "wrong_type");
   CHECK(f.kernel.volumes.empty());  // not created node-locally
   r = f.Call(R"({"api":1,"command":"volume.attach","args":{"name":"db"}})");
   CHECK(attached == "db");

@@ -27,7 +27,7 @@ const std::vector<CommandSpec>& Commands() {
       {"node.info", Command::kNodeInfo, {}, {}},
       {"volume.create",
        Command::kVolumeCreate,
-       {"name", "size", "block_size", "labels", "replicas"},
+       {"name", "size", "block_size", "labels", "replicas", "zone_spread"},
        {"name", "size"}},
       {"volume.list", Command::kVolumeList, {}, {}},
       {"volume.inspect", Command::kVolumeInspect, {"name"}, {"name"}},
@@ -219,6 +219,13 @@ std::variant<Request, ApiError> ParseRequest(std::string_view text) {
                  "field 'replicas' must be 1, 2 or 3, not " + n.dump());
     }
     r.replicas = n.get<uint32_t>();
+  }
+  if (args.contains("zone_spread")) {
+    if (!args["zone_spread"].is_boolean()) {
+      return Err(api_error::kWrongType,
+                 "field 'zone_spread' must be true or false, not " + TypeName(args["zone_spread"]));
+    }
+    r.zone_spread = args["zone_spread"].get<bool>();
   }
   if (args.contains("force")) {
     if (!args["force"].is_boolean()) {

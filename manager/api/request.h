@@ -72,8 +72,9 @@ struct Request {
   uint32_t block_size = 4096;
   std::map<std::string, std::string> labels;
   bool force = false;
-  uint32_t replicas = 1;  // volume.create: 1..3 (more than 1 needs cluster mode)
-  std::string node;       // volume.attach: the node to attach on ("" = this one)
+  uint32_t replicas = 1;     // volume.create: 1..3 (more than 1 needs cluster mode)
+  std::string node;          // volume.attach: the node to attach on ("" = this one)
+  bool zone_spread = false;  // volume.create: every replica in another zone, or refuse
 };
 
 // Parses one request (without its terminating newline).

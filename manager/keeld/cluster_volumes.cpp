@@ -267,7 +267,7 @@ Result<json> ClusterVolumes::ReplicaDelete(const json& body) {
   return json::object();
 }
 
-Result<json> ClusterVolumes::Create(const CreateParams& p, uint32_t replicas) {
+Result<json> ClusterVolumes::Create(const CreateParams& p, uint32_t replicas, bool zone_spread) {
   auto cur = kvdb_->Get(cluster::VolumeKey(p.name));
   if (!cur.ok()) return cur.status();
   if (*cur) return Status::Error(EEXIST, "volume '" + p.name + "' already exists");
@@ -280,6 +280,7 @@ Result<json> ClusterVolumes::Create(const CreateParams& p, uint32_t replicas) {
   v.block_size = p.block_size;
   v.labels = p.labels;
   v.replicas = replicas;
+  v.constraints.zone_spread = zone_spread;
   v.epoch = 1;
   auto secret = RandomHex(32);
   if (!secret.ok()) return secret.status();

@@ -87,7 +87,8 @@ class ClusterVolumes {
   Status RegisterHandlers();
 
   // The API commands (main thread).
-  Result<nlohmann::json> Create(const CreateParams& params, uint32_t replicas);
+  // zone_spread: every replica in a different zone, or refuse (placement).
+  Result<nlohmann::json> Create(const CreateParams& params, uint32_t replicas, bool zone_spread);
   // `node` "" or this node: here; another node: forwarded over the bus.
   Result<nlohmann::json> Attach(const std::string& name, const std::string& node = "");
   Result<nlohmann::json> Detach(const std::string& name, bool force);

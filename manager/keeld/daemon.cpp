@@ -403,7 +403,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
     dispatcher.set_cluster(ClusterApi{
         [&agent, retryable] { return retryable(agent->NodeList()); },
         [&agent, retryable] { return retryable(agent->ClusterStatus()); },
-        [cv](const CreateParams& p, uint32_t n) { return cv->Create(p, n); },
+        [cv](const CreateParams& p, uint32_t n, bool spread) { return cv->Create(p, n, spread); },
         [cv](const std::string& name, const std::string& node) { return cv->Attach(name, node); },
         [cv](const std::string& name, bool force) { return cv->Detach(name, force); },
         [cv](const std::string& name, bool force) { return cv->Delete(name, force); },
