@@ -22,6 +22,7 @@ struct Args {
   std::string name;
   bool force = false;
   bool yes = false;
+  bool off = false;           // node maintenance --off
   std::string node;           // volume attach --node
   bool wait = false;          // --wait, --watch
   double wait_timeout_s = 0;  // --wait-timeout of volume attach and node drain
@@ -324,6 +325,24 @@ const std::vector<CommandSpec>& Commands() {
        "  keelctl node uncordon n3",
        AddNodeName,
        [](Ctx& c) { return RunNodeCordon(c.api, c.a.name, false, c.o); }},
+      {{"node", "maintenance"},
+       "Put a node in maintenance, or take it out with --off",
+       "A node in maintenance is expected back: while its keeld is silent (a reboot, an\n"
+       "upgrade) it is not counted down, so its replicas are not replaced after the grace\n"
+       "period and no new replica is placed on it.  Volumes attached elsewhere still\n"
+       "outdate its replicas when it stops answering (rule 2), and resync them when it\n"
+       "returns.  --off ends it: the node is up, suspect or down again by its heartbeats.\n"
+       "'keelctl node list' shows the state.  Needs cluster mode.  Exit status 3 when the\n"
+       "cluster has no such node.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl node maintenance n3 && ssh n3 reboot\n"
+       "  keelctl node maintenance n3 --off",
+       [](CLI::App& sub, Args& a) {
+         AddNodeName(sub, a);
+         sub.add_flag("--off", a.off, "Take the node out of maintenance");
+       },
+       [](Ctx& c) { return RunNodeMaintenance(c.api, c.a.name, !c.a.off, c.o); }},
       {{"node", "drain"},
        "Move every replica off a node",
        "Cordons the node and has the coordinator move each of its replicas to another\n"
@@ -414,11 +433,13 @@ std::string CommandPath(CLI::App* app) {
 const char kTopFooter[] =
     "Commands:\n"
     "  volume create NAME --size SIZE [--block-size 512|4096] [--label K=V ...] [--repl N]\n"
+    "                [--zone-spread]\n"
     "  volume list | inspect NAME [--watch] | detach NAME [--force]\n"
     "  volume attach NAME [--node N] [--wait [--wait-timeout SECONDS]]\n"
     "  volume delete NAME [--force] [--yes]\n"
     "  node list | inspect [NAME] | cordon NAME | uncordon NAME\n"
     "  node drain NAME [--wait [--wait-timeout SECONDS]]\n"
+    "  node maintenance NAME [--off]\n"
     "  cluster status\n"
     "  version\n"
     "Every command takes --help, -o json and -q.\n"

@@ -241,10 +241,10 @@ TEST_CASE("keelctl delete: refused without --yes when stdin is not a terminal, a
 
 TEST_CASE("keelctl help: every command has --help with examples, exit 0, no keeld") {
   std::vector<std::vector<std::string>> commands = {
-      {"volume", "create"}, {"volume", "list"},   {"volume", "inspect"}, {"volume", "attach"},
-      {"volume", "detach"}, {"volume", "delete"}, {"node", "inspect"},   {"node", "list"},
-      {"node", "cordon"},   {"node", "uncordon"}, {"node", "drain"},     {"cluster", "status"},
-      {"version"}};
+      {"volume", "create"},    {"volume", "list"},   {"volume", "inspect"}, {"volume", "attach"},
+      {"volume", "detach"},    {"volume", "delete"}, {"node", "inspect"},   {"node", "list"},
+      {"node", "cordon"},      {"node", "uncordon"}, {"node", "drain"},     {"cluster", "status"},
+      {"node", "maintenance"}, {"version"}};
   for (auto args : commands) {
     std::string name = args.back();
     CAPTURE(name);
@@ -422,6 +422,14 @@ TEST_CASE("keelctl node cordon, uncordon, drain: parsed and sent") {
   Harness missing;
   missing.api->ReplyError("not_found", "no such node");
   CHECK(missing.Run({"node", "cordon", "n9"}) == kExitNotFound);
+  Harness off;
+  off.api->ReplyOk(flags);
+  CHECK(off.Run({"node", "maintenance", "n3", "--off"}) == kExitOk);
+  CHECK(off.api->calls[0].args == json{{"name", "n3"}, {"on", false}});
+  Harness on;
+  on.api->ReplyOk(flags);
+  CHECK(on.Run({"node", "maintenance", "n3"}) == kExitOk);
+  CHECK(on.api->calls[0].args == json{{"name", "n3"}, {"on", true}});
 }
 
 }  // namespace

@@ -214,7 +214,8 @@ CliError ApiErrorToCli(const json& error, const std::string& command, const std:
     e.hint = "etcd did not answer keeld; check etcd and the etcd_endpoints of keeld.conf";
     return e;
   }
-  bool node = command == "node.cordon" || command == "node.uncordon" || command == "node.drain";
+  bool node = command == "node.cordon" || command == "node.uncordon" || command == "node.drain" ||
+              command == "node.maintenance";
   if (c == "not_found" && node) {
     e.message = "node " + Quoted(name) + " is not in the cluster";
     e.hint = "see the nodes there are with 'keelctl node list'";
@@ -597,6 +598,21 @@ int RunNodeCordon(ApiClient& api, const std::string& name, bool cordon, const Ou
     o.out << "\n";
   } else if (!o.quiet) {
     o.out << "node " << Quoted(name) << " uncordoned: new replicas may go there again\n";
+  }
+  return kExitOk;
+}
+
+int RunNodeMaintenance(ApiClient& api, const std::string& name, bool on, const Output& o) {
+  Reply r = Send(api, "node.maintenance", {{"name", name}, {"on", on}}, name);
+  if (!r.ok) return Report(o, r.error);
+  if (o.format == Format::kJson) {
+    PrintJson(o, r.result);
+  } else if (!o.quiet && on) {
+    o.out << "node " << Quoted(name)
+          << " in maintenance: not counted down while away, its replicas are not replaced\n";
+  } else if (!o.quiet) {
+    o.out << "node " << Quoted(name)
+          << " out of maintenance: up, suspect or down again by its heartbeats\n";
   }
   return kExitOk;
 }

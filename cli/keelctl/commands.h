@@ -131,6 +131,9 @@ int RunClusterNodeInspect(ApiClient& api, const std::string& name, const Output&
 int RunClusterStatus(ApiClient& api, const Output& o, int64_t now_ms);
 // node.cordon (`cordon`) or node.uncordon for node `name`.
 int RunNodeCordon(ApiClient& api, const std::string& name, bool cordon, const Output& o);
+// node.maintenance {name, on}: the node's state becomes (or stops being)
+// maintenance; prints what that means (-o json: keeld's reply).
+int RunNodeMaintenance(ApiClient& api, const std::string& name, bool on, const Output& o);
 // node.drain; with `wait.on` sent again every second until the node holds
 // no replicas (the count on err when it changes; exit 1, code "wait_timeout",
 // past wait.timeout_s).

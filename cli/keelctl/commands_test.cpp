@@ -1132,6 +1132,34 @@ TEST_CASE("keelctl node cordon, uncordon, drain: no such node is exit 3, said pl
   }
 }
 
+TEST_CASE("keelctl node maintenance: on and --off, what it means, -o json") {
+  for (bool on : {true, false}) {
+    CAPTURE(on);
+    ScriptedApiClient api;
+    Io io;
+    api.ReplyOk({{"name", "n3"},
+                 {"cordoned", false},
+                 {"draining", false},
+                 {"maintenance", on},
+                 {"replicas", 1}});
+    CHECK(RunNodeMaintenance(api, "n3", on, io.Text()) == kExitOk);
+    REQUIRE(api.calls.size() == 1);
+    CHECK(api.calls[0].command == "node.maintenance");
+    CHECK(api.calls[0].args == json{{"name", "n3"}, {"on", on}});
+    CHECK(io.out.str() ==
+          (on ? "node 'n3' in maintenance: not counted down while away, its replicas are not "
+                "replaced\n"
+              : "node 'n3' out of maintenance: up, suspect or down again by its heartbeats\n"));
+  }
+  ScriptedApiClient api;
+  Io io;
+  api.ReplyError("not_found", "node 'n9' is not registered in the cluster");
+  CHECK(RunNodeMaintenance(api, "n9", true, io.Json()) == kExitNotFound);
+  CHECK(io.err.str() ==
+        "keelctl: node 'n9' is not in the cluster\n"
+        "hint: see the nodes there are with 'keelctl node list'\n");
+}
+
 TEST_CASE("keelctl node cordon, uncordon, drain and volume.status need cluster mode") {
   for (const char* cmd : {"cordon", "uncordon", "drain", "attach"}) {
     CAPTURE(cmd);

@@ -154,11 +154,14 @@ std::string ApiDispatcher::Handle(std::string_view text) {
     }
     case Command::kNodeCordon:
     case Command::kNodeUncordon:
-    case Command::kNodeDrain: {
+    case Command::kNodeDrain:
+    case Command::kNodeMaintenance: {
       if (!cluster_.node_flags) return NotClustered();
       auto flags = r.command == Command::kNodeCordon     ? ClusterApi::NodeFlags::kCordon
                    : r.command == Command::kNodeUncordon ? ClusterApi::NodeFlags::kUncordon
-                                                         : ClusterApi::NodeFlags::kDrain;
+                   : r.command == Command::kNodeDrain    ? ClusterApi::NodeFlags::kDrain
+                   : r.on                                ? ClusterApi::NodeFlags::kMaintenanceOn
+                                                         : ClusterApi::NodeFlags::kMaintenanceOff;
       auto v = cluster_.node_flags(r.name, flags);
       if (!v.ok()) return fail(v.status());
       return OkReply(*v);

@@ -200,6 +200,12 @@ TEST_CASE("dispatcher: replicas > 1 needs cluster mode, cluster volumes go to th
   r = f.Call(R"({"api":1,"command":"node.cordon","args":{"name":"nx"}})");
   CHECK(how == ClusterApi::NodeFlags::kCordon);
   CHECK(r["error"]["code"] == "not_found");
+  r = f.Call(R"({"api":1,"command":"node.maintenance","args":{"name":"n1"}})");
+  CHECK(how == ClusterApi::NodeFlags::kMaintenanceOn);
+  r = f.Call(R"({"api":1,"command":"node.maintenance","args":{"name":"n1","on":false}})");
+  CHECK(how == ClusterApi::NodeFlags::kMaintenanceOff);
+  r = f.Call(R"({"api":1,"command":"node.maintenance","args":{"name":"n1","on":"no"}})");
+  CHECK(r["error"]["code"] == "wrong_type");
   r = f.Call(R"({"api":1,"command":"node.cordon","args":{"name":"n1","force":true}})");
   CHECK(r["error"]["code"] == "unknown_field");
 }

@@ -39,6 +39,7 @@ const std::vector<CommandSpec>& Commands() {
       {"node.cordon", Command::kNodeCordon, {"name"}, {"name"}},
       {"node.uncordon", Command::kNodeUncordon, {"name"}, {"name"}},
       {"node.drain", Command::kNodeDrain, {"name"}, {"name"}},
+      {"node.maintenance", Command::kNodeMaintenance, {"name", "on"}, {"name"}},
       {"cluster.status", Command::kClusterStatus, {}, {}},
   };
   return kCommands;
@@ -162,9 +163,9 @@ std::variant<Request, ApiError> ParseRequest(std::string_view text) {
   Request r;
   r.command = spec->command;
   if (args.contains("name")) {
-    const bool node_command = r.command == Command::kNodeCordon ||
-                              r.command == Command::kNodeUncordon ||
-                              r.command == Command::kNodeDrain;
+    const bool node_command =
+        r.command == Command::kNodeCordon || r.command == Command::kNodeUncordon ||
+        r.command == Command::kNodeDrain || r.command == Command::kNodeMaintenance;
     if (auto e =
             ParseName(args["name"], &r.name, "name", node_command ? "node name" : "volume name"))
       return *e;
@@ -226,6 +227,13 @@ std::variant<Request, ApiError> ParseRequest(std::string_view text) {
                  "field 'zone_spread' must be true or false, not " + TypeName(args["zone_spread"]));
     }
     r.zone_spread = args["zone_spread"].get<bool>();
+  }
+  if (args.contains("on")) {
+    if (!args["on"].is_boolean()) {
+      return Err(api_error::kWrongType,
+                 "field 'on' must be true or false, not " + TypeName(args["on"]));
+    }
+    r.on = args["on"].get<bool>();
   }
   if (args.contains("force")) {
     if (!args["force"].is_boolean()) {

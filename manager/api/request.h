@@ -63,6 +63,7 @@ enum class Command {
   kNodeCordon,
   kNodeUncordon,
   kNodeDrain,
+  kNodeMaintenance,
 };
 
 struct Request {
@@ -75,6 +76,7 @@ struct Request {
   uint32_t replicas = 1;     // volume.create: 1..3 (more than 1 needs cluster mode)
   std::string node;          // volume.attach: the node to attach on ("" = this one)
   bool zone_spread = false;  // volume.create: every replica in another zone, or refuse
+  bool on = true;            // node.maintenance: enter (true) or leave (false)
 };
 
 // Parses one request (without its terminating newline).

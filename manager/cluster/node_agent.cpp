@@ -151,6 +151,7 @@ Status NodeAgent::WriteOwnRecord() {
         r.state_changed_ms = old->state_changed_ms;
         r.cordoned = old->cordoned;
         r.draining = old->draining;
+        r.maintenance = old->maintenance;
       } else {
         KLOG(kWarning, "replacing this node's unreadable record",
              {{"error", old.status().ToString()}});
@@ -383,6 +384,18 @@ void NodeAgent::OnNodeChanged(const std::string& name) {
   } else if (!e && tracked) {
     Status s = membership_.RemoveNode(name);
     if (s.ok()) KLOG(kInfo, "node deregistered", {{"node", name}});
+  }
+  // The operator's maintenance request (the record's flag) drives the
+  // state machine on every node; the coordinator then records the state.
+  if (e && membership_.members().count(name) &&
+      e->record.maintenance != (membership_.members().at(name).state == NodeState::kMaintenance)) {
+    auto t = membership_.SetMaintenance(name, e->record.maintenance, Now());
+    if (t.ok()) {
+      for (const auto& tr : *t) {
+        KLOG(kInfo, "node state",
+             {{"node", tr.node}, {"to", NodeStateName(tr.to)}, {"reason", tr.reason}});
+      }
+    }
   }
 }
 

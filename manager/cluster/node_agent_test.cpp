@@ -184,5 +184,35 @@ TEST_CASE("node agent: a coordinator that dies without revoking is replaced afte
       10000ms));
 }
 
+TEST_CASE("node agent: the record's maintenance flag puts a node in maintenance and back") {
+  Cluster c;
+  auto a = c.Start("a");
+  auto b = c.Start("b");
+  REQUIRE(WaitFor([&] { return c.Recorded("b") == NodeState::kUp; }, 10000ms));
+  auto set = [&](bool on) {
+    for (int i = 0; i < 10; i++) {  // the node itself may rewrite its record meanwhile
+      auto e = c.kv->Get(NodeKey("b"));
+      REQUIRE(e.ok());
+      REQUIRE(*e);
+      auto r = NodeRecordFromKv((*e)->key, (*e)->value);
+      REQUIRE(r.ok());
+      NodeRecord next = *r;
+      next.maintenance = on;
+      if (c.kv->CompareAndSwap(NodeKey("b"), (*e)->mod_revision, NodeRecordToJson(next)).ok()) {
+        return;
+      }
+    }
+    FAIL("cannot write b's record");
+  };
+  set(true);
+  CHECK(WaitFor([&] { return c.Recorded("b") == NodeState::kMaintenance; }, 10000ms));
+  // Silent in maintenance: not counted down.
+  b.reset();
+  std::this_thread::sleep_for(1500ms);  // past down_after (600 ms)
+  CHECK(c.Recorded("b") == NodeState::kMaintenance);
+  set(false);
+  CHECK(WaitFor([&] { return c.Recorded("b") == NodeState::kDown; }, 10000ms));
+}
+
 }  // namespace
 }  // namespace keel::cluster

@@ -316,6 +316,7 @@ std::string NodeRecordToJson(const NodeRecord& n) {
             {"state_changed_ms", n.state_changed_ms},
             {"cordoned", n.cordoned},
             {"draining", n.draining},
+            {"maintenance", n.maintenance},
             {"version", n.version}};
   return Dump(j);
 }
@@ -340,6 +341,7 @@ Result<NodeRecord> NodeRecordFromJson(std::string_view text) {
   f.I64("state_changed_ms", &n.state_changed_ms);
   f.Bool("cordoned", &n.cordoned);
   f.Bool("draining", &n.draining, /*optional=*/true);  // absent in records before drain
+  f.Bool("maintenance", &n.maintenance, /*optional=*/true);
   f.String("version", &n.version);
   f.NoOthers();
   if (!f.ok()) return f.status();

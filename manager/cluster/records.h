@@ -74,7 +74,10 @@ struct NodeRecord {
   int64_t state_changed_ms = 0;  // Unix ms when `state` last changed
   bool cordoned = false;         // no new replicas placed here
   bool draining = false;         // the coordinator moves every replica off (implies cordoned)
-  std::string version;           // keeld version, "0.3.0"
+  // The operator's request: the node is in maintenance (its state becomes
+  // `maintenance`: never counted down, its replicas are not replaced).
+  bool maintenance = false;
+  std::string version;  // keeld version, "0.3.0"
 
   friend bool operator==(const NodeRecord&, const NodeRecord&) = default;
 };

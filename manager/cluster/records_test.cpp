@@ -127,6 +127,14 @@ TEST_CASE("records: draining needs cordoned; a record from before drain reads as
   back = NodeRecordFromJson(j.dump());
   REQUIRE_MESSAGE(back.ok(), back.status().ToString());
   CHECK_FALSE(back->draining);
+  j.erase("maintenance");
+  back = NodeRecordFromJson(j.dump());
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK_FALSE(back->maintenance);
+  j["maintenance"] = true;
+  back = NodeRecordFromJson(j.dump());
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK(back->maintenance);
   j["draining"] = "yes";
   CHECK(NodeRecordFromJson(j.dump()).status().message() ==
         "node record: field 'draining' must be true or false, not string");

@@ -682,6 +682,12 @@ Result<json> ClusterVolumes::SetNodeFlags(const std::string& node, NodeFlags fla
       case NodeFlags::kDrain:
         next.cordoned = next.draining = true;
         break;
+      case NodeFlags::kMaintenanceOn:
+        next.maintenance = true;
+        break;
+      case NodeFlags::kMaintenanceOff:
+        next.maintenance = false;
+        break;
     }
     if (!(next == *rec)) {
       auto cas = kvdb_->CompareAndSwap(cluster::NodeKey(node), (*kv)->mod_revision,
@@ -693,7 +699,8 @@ Result<json> ClusterVolumes::SetNodeFlags(const std::string& node, NodeFlags fla
       KLOG(kInfo, "node flags changed",
            {{"node", node},
             {"cordoned", next.cordoned ? "true" : "false"},
-            {"draining", next.draining ? "true" : "false"}});
+            {"draining", next.draining ? "true" : "false"},
+            {"maintenance", next.maintenance ? "true" : "false"}});
     }
     auto all = kvdb_->List(cluster::kVolumesPrefix);
     if (!all.ok()) return all.status();
@@ -705,6 +712,7 @@ Result<json> ClusterVolumes::SetNodeFlags(const std::string& node, NodeFlags fla
     return json{{"name", node},
                 {"cordoned", next.cordoned},
                 {"draining", next.draining},
+                {"maintenance", next.maintenance},
                 {"replicas", ReplicasOn(volumes, node)}};
   }
   return Status::Error(EAGAIN, "node record of '" + node + "' keeps changing: try again");

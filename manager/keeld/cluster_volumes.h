@@ -96,8 +96,9 @@ class ClusterVolumes {
   // volume.status (docs/api.md): the record plus, from the attached node,
   // each peer's state and resync progress.
   Result<nlohmann::json> VolumeStatus(const std::string& name);
-  // node.cordon / node.uncordon / node.drain on `node`'s record (CAS).
-  enum class NodeFlags { kCordon, kUncordon, kDrain };
+  // node.cordon / node.uncordon / node.drain / node.maintenance on `node`'s
+  // record (CAS).
+  enum class NodeFlags { kCordon, kUncordon, kDrain, kMaintenanceOn, kMaintenanceOff };
   Result<nlohmann::json> SetNodeFlags(const std::string& node, NodeFlags flags);
 
   // One reconcile round (main thread): see the top of this file.

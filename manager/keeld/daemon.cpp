@@ -409,10 +409,20 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
         [cv](const std::string& name, bool force) { return cv->Delete(name, force); },
         [cv](const std::string& name) { return cv->VolumeStatus(name); },
         [cv](const std::string& node, ClusterApi::NodeFlags f) {
-          return cv->SetNodeFlags(
-              node, f == ClusterApi::NodeFlags::kCordon     ? ClusterVolumes::NodeFlags::kCordon
-                    : f == ClusterApi::NodeFlags::kUncordon ? ClusterVolumes::NodeFlags::kUncordon
-                                                            : ClusterVolumes::NodeFlags::kDrain);
+          using F = ClusterVolumes::NodeFlags;
+          switch (f) {
+            case ClusterApi::NodeFlags::kCordon:
+              return cv->SetNodeFlags(node, F::kCordon);
+            case ClusterApi::NodeFlags::kUncordon:
+              return cv->SetNodeFlags(node, F::kUncordon);
+            case ClusterApi::NodeFlags::kDrain:
+              return cv->SetNodeFlags(node, F::kDrain);
+            case ClusterApi::NodeFlags::kMaintenanceOn:
+              return cv->SetNodeFlags(node, F::kMaintenanceOn);
+            case ClusterApi::NodeFlags::kMaintenanceOff:
+              break;
+          }
+          return cv->SetNodeFlags(node, F::kMaintenanceOff);
         }});
   }
   ApiServer::Options sopts;

@@ -3,9 +3,11 @@
 # etcd; each sees the three nodes up and the same single coordinator; a
 # crashed and cut-off node is recorded down (heartbeats stop) and back up
 # when it returns; a crashed coordinator is replaced after its lease TTL
-# and recorded down; SIGTERM leaves at once (lease revoked).
+# and recorded down; a node in maintenance (the operator's flag) is not
+# counted down while silent, and is once out of maintenance; SIGTERM leaves
+# at once (lease revoked).
 # vm-kernels: one
-# vm-cost: 70
+# vm-cost: 85
 # vm-timeout: 600
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/nodes.sh"
@@ -81,6 +83,18 @@ cp_link_up "$ci"
 cp_keeld_start "$ci"
 cp_wait '[ "$(cp_node_state '"$coord"')" = up ]' 10 "$coord recorded up"
 expect_eq "coordinator kept after the old one returned" "$(cp_coordinator)" "$new"
+
+# Maintenance (the operator's flag): a node in maintenance that goes
+# silent is not counted down; out of maintenance, it is.
+expect_eq "maintenance on" "$(cp_api "$other" node.maintenance name="$coord" | json_get result.maintenance)" True
+cp_wait '[ "$(cp_node_state '"$coord"')" = maintenance ]' 10 "$coord recorded in maintenance"
+cp_keeld_kill "$ci"
+sleep 5  # past down_after_ms (3 s)
+expect_eq "silent in maintenance" "$(cp_node_state "$coord")" maintenance
+cp_api "$other" node.maintenance name="$coord" on=false > /dev/null || fail "maintenance off"
+cp_wait '[ "$(cp_node_state '"$coord"')" = down ]' 10 "$coord down once out of maintenance"
+cp_keeld_start "$ci"
+cp_wait '[ "$(cp_node_state '"$coord"')" = up ]' 10 "$coord up again"
 for i in 1 2 3; do
 	cp_keeld_stop "$i"
 	[ -z "$(cp_etcd_get /keel/alive/n$i)" ] || fail "n$i alive key left after SIGTERM"
