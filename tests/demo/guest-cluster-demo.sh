@@ -80,7 +80,8 @@ say "n1 is fenced: the volume is attached on n2 at a higher epoch, so n1's old d
 cp_wait 'grep -q "fenced" "$(cp_log 1)"' 20 "n1 fenced"
 echo "\$ grep fenced $(cp_log 1)"
 grep "fenced" "$(cp_log 1)"
-[ -b "$dev" ] && fail "n1's old disk $dev is still there"
+# The device node goes a moment after the disk (devtmpfs works asynchronously).
+cp_wait '[ ! -b "$dev" ]' 10 "n1's old disk $dev gone"
 echo "($dev is gone)"
 say "n2 resyncs n1 as a replica: a full copy, since n1 may hold writes nobody acknowledged"
 kc 2 volume inspect db --watch

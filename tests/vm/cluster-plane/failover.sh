@@ -5,7 +5,8 @@
 # the coordinator records node 1 down, the volume is attached on node 3
 # (epoch bumped in etcd first, node 1's replica out of the in-sync set)
 # and node 3's disk holds exactly what node 1 wrote; writes go on there.
-# Before node 1 is recorded down, the attach on node 3 is refused.
+# Before node 1 is recorded down, the attach on node 3 is refused; once it
+# is, the attach on node 2 (back, but outdated) is refused as stale.
 # Then nodes 1 and 2 return: node 1, the old attached node, is fenced (its
 # disk goes), both are wired back as peers by node 3's reconcile and
 # resynced in full; the record lists all three in sync and, after the
@@ -59,6 +60,15 @@ expect_eq "attach on n3 before n1 is down" "$(cp_api 3 volume.attach name=db | j
 expect_eq "epoch unchanged by the refusal" "$(record | json_get epoch)" "$epoch"
 cp_wait '[ "$(cp_node_state n1)" = down ]' 30 "n1 recorded down"
 echo "n1 down after $((SECONDS - t0)) s; coordinator $(cp_coordinator)"
+# Never promote a stale replica: n2 returns, but its replica was outdated
+# while n1 wrote on: the attach there is refused (ESTALE), on n3 allowed.
+cp_link_up 2
+cp_keeld_start 2
+cp_wait '[ "$(cp_node_state n2)" = up ]' 30 "n2 recorded up"
+out=$(cp_api 2 volume.attach name=db || true)
+echo "$out"
+expect_eq "attach on the stale n2" "$(json_get error.errno <<< "$out")" ESTALE
+expect_eq "epoch unchanged by the refusal" "$(record | json_get epoch)" "$epoch"
 out=$(cp_api 3 volume.attach name=db)
 echo "$out"
 dev3=$(json_get result.device <<< "$out")
@@ -66,26 +76,26 @@ dev3=$(json_get result.device <<< "$out")
 echo "attached on n3 $((SECONDS - t0)) s after n1 was lost"
 expect_eq "record attached" "$(record | json_get attached_node)" n3
 expect_eq "epoch bumped" "$(record | json_get epoch)" $((epoch + 1))
-expect_eq "in_sync after failover" "$(record | json_get in_sync | tr -d ' \n')" '["n3"]'
+in_sync_has() { record | python3 -c 'import json,sys; print(sys.argv[1] in json.load(sys.stdin)["in_sync"])' "$1"; }
+expect_eq "n1 out of the in-sync set after the failover" "$(in_sync_has n1)" False
+expect_eq "n3 in sync after the failover" "$(in_sync_has n3)" True
 sum3=$(dd if="$dev3" bs=1M count=64 iflag=direct status=none | sha256sum | cut -d' ' -f1)
 expect_eq "data on n3" "$sum3" "$sum1"
 # Writes on the new attached node work.
 dev=$dev3
 fio_write 8M
 
-# The lost nodes return.  n1 still has its disk: the reconcile fences it.
+# n1 returns.  It still has its disk: the reconcile fences it.
 old_id=$id
 cp_link_up 1
-cp_link_up 2
 cp_keeld_start 1
-cp_keeld_start 2
 cp_wait 'grep -q "fenced" "$(cp_log 1)"' 30 "n1 fenced"
-[ -b "/dev/keel$old_id" ] && fail "n1's old disk /dev/keel$old_id is still there"
+cp_wait '[ ! -b "/dev/keel$old_id" ]' 10 "n1's old disk /dev/keel$old_id gone"
 expect_eq "n1's view after the fence" "$(cp_local_field 1 db state)" detached
 in_sync_sorted() { record | python3 -c 'import json,sys; print(",".join(sorted(json.load(sys.stdin)["in_sync"])))'; }
 t0=$SECONDS
 cp_wait '[ "$(in_sync_sorted)" = n1,n2,n3 ]' 120 "n1 and n2 resynced from n3"
-echo "n1 and n2 back in sync $((SECONDS - t0)) s after their keelds started"
+echo "n1 and n2 back in sync $((SECONDS - t0)) s after n1's keeld started"
 grep -q "peer added: resync starts.*resync=full" "$(cp_log 3)" || fail "no full resync in n3's log"
 sum3=$(dd if="$dev3" bs=1M count=64 iflag=direct status=none | sha256sum | cut -d' ' -f1)
 cp_api 3 volume.detach name=db > /dev/null || fail "detach on n3"

@@ -128,7 +128,7 @@ print(sum(1 for p in json.load(sys.stdin)["result"]["sync"] if p["state"] == "in
 fio_write 8M
 sum=$(dd if="$dev" bs=1M count=64 iflag=direct status=none | sha256sum | cut -d' ' -f1)
 cp_api 2 volume.detach name=db > /dev/null || fail "diskless detach"
-[ -b "$dev" ] && fail "diskless disk still there after detach"
+cp_wait '[ ! -b "$dev" ]' 10 "the diskless disk $dev gone after the detach"
 expect_eq "diskless kernel objects left" "$("$KEELSETUP" status --json | python3 -c '
 import json, sys
 print(sum(1 for v in json.load(sys.stdin) if "diskless" in v["state"]))')" 0

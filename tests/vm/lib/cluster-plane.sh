@@ -34,7 +34,10 @@ declare -A CP_PID
 
 cp_sock() { echo "/run/keel-n$1/keeld.sock"; }
 cp_conf() { echo "$KEEL_NODES_DIR/node$1/keeld.conf"; }
-cp_log() { echo "$CP_OUT/keeld-n$1.log"; }
+# One log per test and node: tests in one guest share $CP_OUT, and a grep
+# must never find an earlier test's line.
+CP_TEST=$(basename "$0" .sh)
+cp_log() { echo "$CP_OUT/keeld-$CP_TEST-n$1.log"; }
 
 cp_pool() { if [ -n "${POOL_LOOP:-}" ]; then echo "$POOL/n$1"; else node_pool "$1"; fi; }
 
