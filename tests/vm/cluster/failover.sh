@@ -22,13 +22,6 @@ KEELCTL=$KEEL_BIN/cli/keelctl
 api() { "$KEEL_API" -s "$SOCK" "$@"; }
 etcd_get() { ETCDCTL_API=3 etcdctl --endpoints "$ETCD_URL" get --print-value-only "$1"; }
 etcd_put() { ETCDCTL_API=3 etcdctl --endpoints "$ETCD_URL" put "$1" "$2" > /dev/null; }
-wait_for() {
-	local cond=$1 secs=$2 what=$3 t=0
-	until eval "$cond"; do
-		sleep 0.5; t=$((t + 1))
-		[ $t -lt $((secs * 2)) ] || fail "timed out after ${secs}s waiting for: $what"
-	done
-}
 record() { etcd_get /keel/volumes/db; }
 node_state() { etcd_get "/keel/nodes/$1" | json_get state 2>/dev/null || echo none; }
 sorted_in_sync() { record | python3 -c 'import json,sys; print(",".join(sorted(json.load(sys.stdin)["in_sync"])))'; }
@@ -47,7 +40,7 @@ if [ "$me" = 1 ]; then
 		--initial-cluster g1=http://127.0.0.1:2380 > "$KEEL_OUT/etcd.log" 2>&1 &
 	etcd_pid=$!
 fi
-wait_for "curl -sf -m 2 $ETCD_URL/health | grep -q true" 120 "etcd on guest 1"
+wait_until "curl -sf -m 2 $ETCD_URL/health | grep -q true" 120 "etcd on guest 1"
 
 mkdir -p "/run/keel-g$me" /tmp/keel-data
 cat > /tmp/keeld.conf <<EOC
@@ -70,8 +63,8 @@ EOC
 "$KEELD" --config /tmp/keeld.conf > "$KEEL_OUT/keeld.log" 2>&1 &
 keeld_pid=$!
 trap 'kill -9 $keeld_pid ${etcd_pid:-} 2>/dev/null || true; pool_teardown' EXIT
-wait_for "api node.info > /dev/null 2>&1" 60 "keeld answers"
-wait_for '[ "$(api cluster.status | json_get result.nodes.up)" = 3 ]' 120 "three nodes up"
+wait_until "api node.info > /dev/null 2>&1" 60 "keeld answers"
+wait_until '[ "$(api cluster.status | json_get result.nodes.up)" = 3 ]' 120 "three nodes up"
 echo "g$me: keeld up, 3 nodes up, coordinator $(etcd_get /keel/coordinator)"
 cluster_signal ready
 
@@ -80,7 +73,7 @@ case $me in
 	api volume.create name=db size=64M replicas=3 > /dev/null || fail "create"
 	dev=$(api volume.attach name=db | json_get result.device)
 	[ -b "$dev" ] || fail "attach: no device"
-	wait_for '[ "$(api volume.status name=db | python3 -c "
+	wait_until '[ "$(api volume.status name=db | python3 -c "
 import json, sys
 print(sum(1 for p in json.load(sys.stdin)[\"result\"][\"sync\"] if p[\"state\"] == \"in-sync\"))")" = 2 ]' \
 		60 "both peers in sync"
@@ -94,7 +87,7 @@ print(sum(1 for p in json.load(sys.stdin)[\"result\"][\"sync\"] if p[\"state\"] 
 2)
 	cluster_wait crashed 600
 	t0=$SECONDS
-	wait_for '[ "$(node_state g3)" = down ]' 60 "g3 recorded down"
+	wait_until '[ "$(node_state g3)" = down ]' 60 "g3 recorded down"
 	echo "g2: g3 recorded down $((SECONDS - t0)) s after the crash"
 	epoch=$(record | json_get epoch)
 	out=$(api volume.attach name=db)
@@ -114,7 +107,7 @@ print(sum(1 for p in json.load(sys.stdin)[\"result\"][\"sync\"] if p[\"state\"] 
 	;;
 1)
 	cluster_wait crashed 600
-	wait_for '[ "$(etcd_get /keel-test/done)" = 1 ]' 300 "guest 2's failover"
+	wait_until '[ "$(etcd_get /keel-test/done)" = 1 ]' 300 "guest 2's failover"
 	expect_eq "attached on" "$(record | json_get attached_node)" g2
 	expect_eq "g3 out of sync" "$(record | python3 -c 'import json,sys; print("g3" in json.load(sys.stdin)["in_sync"])')" False
 	;;

@@ -129,13 +129,7 @@ cp_record() { cp_etcd_get "/keel/volumes/$1"; }
 
 cp_local_field() { cp_api "$1" volume.inspect "name=$2" | json_get "result.$3"; }
 
-cp_wait() {
-	local cond=$1 secs=$2 what=$3 t=0
-	until eval "$cond"; do
-		sleep 0.5; t=$((t + 1))
-		[ $t -lt $((secs * 2)) ] || fail "timed out after ${secs}s waiting for: $what"
-	done
-}
+cp_wait() { wait_until "$@"; }
 
 cp_cleanup() {
 	local i

@@ -17,6 +17,16 @@ expect_fail() {
 	return 0
 }
 
+# wait_until COND SECONDS WHAT: retry the shell condition COND every 0.5 s;
+# fail naming WHAT after SECONDS.
+wait_until() {
+	local cond=$1 secs=$2 what=$3 t=0
+	until eval "$cond"; do
+		sleep 0.5; t=$((t + 1))
+		[ $t -lt $((secs * 2)) ] || fail "timed out after ${secs}s waiting for: $what"
+	done
+}
+
 # wait_io_started ID [SECONDS]: wait until volume ID has completed IO, so a
 # writer started in the background really has the disk open and busy (fio can
 # take seconds to start in a loaded guest; a fixed sleep is a race).
