@@ -370,6 +370,15 @@ std::string AttachedNode(const json& status) {
   return n.is_string() ? n.get<std::string>() : "";
 }
 
+// The node whose kernel drives the resyncs: the attached node, or while
+// detached the sync source filling the other replicas; "" when none.
+std::string SourceNode(const json& status) {
+  std::string node = AttachedNode(status);
+  if (!node.empty()) return node;
+  const json& s = Get(status, "sync_source");
+  return s.is_string() ? s.get<std::string>() : "";
+}
+
 std::string Join(const std::vector<std::string>& words) {
   std::string out;
   for (const std::string& w : words) out += (out.empty() ? "" : ", ") + w;
@@ -386,11 +395,11 @@ std::string SyncLine(const json& sync) {
 std::vector<std::pair<std::string, std::string>> SyncLines(const json& status) {
   std::vector<std::pair<std::string, std::string>> lines;
   const json& set = Get(status, "replica_set");
-  std::string attached = AttachedNode(status);
+  std::string source = SourceNode(status);
   if (set.is_array()) {
     for (const json& r : set) {
       std::string node = FieldText(r, "node");
-      if (node == attached) continue;
+      if (node == source) continue;
       const json& s = SyncOf(status, node);
       lines.push_back({node, !s.is_null()           ? SyncLine(s)
                              : InSync(status, node) ? node + "  in sync"
@@ -445,6 +454,9 @@ std::string ClusterVolumeText(const json& st, bool color) {
       {"Replicas", FieldText(st, "replicas")},
       {"In sync", in_sync.empty() ? "none" : Join(in_sync)},
   };
+  if (Get(st, "sync_source").is_string()) {
+    f.push_back({"Source", FieldText(st, "sync_source") + " (detached: it fills the others)"});
+  }
   if (Get(st, "sync_error").is_string()) {
     f.push_back({"Sync", "unknown: " + FieldText(st, "sync_error")});
   }
@@ -456,7 +468,10 @@ std::string ClusterVolumeText(const json& st, bool color) {
     for (const json& r : set) {
       std::string n = FieldText(r, "node");
       const json& s = SyncOf(st, n);
-      std::string state = !s.is_null() ? FieldText(s, "state") : n == node ? "attached" : "-";
+      std::string state = !s.is_null()                          ? FieldText(s, "state")
+                          : n == node                           ? "attached"
+                          : node.empty() && n == SourceNode(st) ? "source"
+                                                                : "-";
       rows.push_back({n, FieldText(r, "slot"), InSync(st, n) ? "yes" : "no",
                       PaintState(state, color), state == "syncing" ? SyncBar(s) : "-"});
     }

@@ -286,6 +286,12 @@ TEST_CASE("keelctl format: sync lines: every replica but the attached one") {
                                     {"", "sync state unknown: n2: no answer"}});
   CHECK(SyncLines(nullptr).empty());
   CHECK(SyncLines({{"replica_set", 3}, {"sync", "x"}}).empty());
+  // Detached and filled from n3: n3 drives the resync, the others are shown.
+  json filling = st;
+  filling.erase("attached_node");
+  filling["sync_source"] = "n3";
+  filling["sync"] = json::array({st["sync"][0]});
+  CHECK(SyncLines(filling) == Lines{{"n1", std::string("n1  ") + kBar}, {"n2", "n2  in sync"}});
 }
 
 TEST_CASE("keelctl format: the replicas not in sync") {
@@ -340,6 +346,16 @@ TEST_CASE("keelctl format: the cluster volume detached, or its sync state unknow
   CHECK(t.find("n2    1     yes      attached  -\n") != std::string::npos);
   st["in_sync"] = json::array();
   CHECK(ClusterVolumeText(st, false).find("In sync:     none\n") != std::string::npos);
+  st = SampleStatus();
+  st.erase("attached_node");
+  st.erase("device");
+  st.erase("attached_epoch");
+  st["sync_source"] = "n2";
+  st["sync"] = json::array({SampleStatus()["sync"][0]});
+  t = ClusterVolumeText(st, false);
+  CHECK(t.find("Source:      n2 (detached: it fills the others)\n") != std::string::npos);
+  CHECK(t.find("n2    1     yes      source   -\n") != std::string::npos);
+  CHECK(t.find("n1    0     no       syncing  [#") != std::string::npos);
 }
 
 TEST_CASE("keelctl format: the cluster volume survives missing or mistyped fields") {

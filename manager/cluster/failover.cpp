@@ -61,6 +61,7 @@ void Outdate(VolumeRecord& v, const std::string& node) {
     if (r.node == node) r.synced_epoch = v.epoch;
   }
   v.epoch++;
+  if (v.sync_source == node) v.sync_source.clear();  // only a current copy fills others
 }
 
 }  // namespace
@@ -136,6 +137,7 @@ Result<VolumeRecord> AttachOn(const VolumeRecord& v, const std::string& node,
   out.attached_node = node;
   out.attached_epoch = out.epoch;
   out.device.clear();
+  out.sync_source.clear();  // the attached node is the source now
   return out;
 }
 
@@ -265,6 +267,39 @@ Result<VolumeRecord> MarkInSync(const VolumeRecord& v, const std::string& node,
   for (ReplicaRef& r : out.replica_set) {
     if (r.node == node) r.synced_epoch.reset();
   }
+  return out;
+}
+
+Result<VolumeRecord> MarkFilled(const VolumeRecord& v, const std::string& node,
+                                const std::string& source) {
+  if (!v.FindReplica(node)) return Status::Error(ENOENT, Vol(v) + " has no replica on " + node);
+  if (v.IsInSync(node))
+    return Status::Error(EALREADY, "replica on " + node + " is in sync already");
+  if (!v.attached_node.empty() || v.sync_source != source || !v.IsInSync(source)) {
+    return Status::Error(
+        ESTALE, "the fill of " + node + " from " + source + " is over: " + Vol(v) +
+                    (v.attached_node.empty() ? " is filled from '" + v.sync_source + "' now"
+                                             : " is attached on " + v.attached_node + " now"));
+  }
+  VolumeRecord out = v;
+  out.in_sync.push_back(node);
+  for (ReplicaRef& r : out.replica_set) {
+    if (r.node == node) r.synced_epoch.reset();
+  }
+  return out;
+}
+
+Result<VolumeRecord> DropDeletedReplica(const VolumeRecord& v, const std::string& node) {
+  if (v.state != VolumeState::kDeleting) {
+    return Status::Error(EINVAL, Vol(v) + " is not being deleted");
+  }
+  if (!v.FindReplica(node)) return Status::Error(ENOENT, Vol(v) + " has no replica on " + node);
+  VolumeRecord out = v;
+  out.replica_set.erase(std::remove_if(out.replica_set.begin(), out.replica_set.end(),
+                                       [&](const ReplicaRef& r) { return r.node == node; }),
+                        out.replica_set.end());
+  out.in_sync.erase(std::remove(out.in_sync.begin(), out.in_sync.end(), node), out.in_sync.end());
+  if (out.sync_source == node) out.sync_source.clear();
   return out;
 }
 

@@ -116,6 +116,17 @@ Result<VolumeRecord> AddReplica(const VolumeRecord& volume, const std::string& n
 // EALREADY if in sync; ENOENT if no replica there.
 Result<VolumeRecord> MarkInSync(const VolumeRecord& volume, const std::string& node,
                                 uint64_t attached_epoch);
+// The fill of `node` from `source` finished while the volume was detached
+// (docs/design-cluster.md, "Filling a detached volume"): it joins the
+// in-sync set.  The copy is current only if nothing was attached meanwhile
+// and `source` is still the volume's sync source and in sync: ESTALE
+// otherwise.  EALREADY if in sync; ENOENT if no replica there.
+Result<VolumeRecord> MarkFilled(const VolumeRecord& volume, const std::string& node,
+                                const std::string& source);
+// A deleting volume's replica on `node` is gone (its node deleted it, or
+// the node is gone for good): it leaves the record.  EINVAL unless the
+// volume is deleting; ENOENT if no replica there.
+Result<VolumeRecord> DropDeletedReplica(const VolumeRecord& volume, const std::string& node);
 // Forgets `node`'s replica.  An in-sync one leaves under epoch+1 (rule 2: the
 // in-sync set never shrinks without a new epoch).  EPERM if it is the last
 // in-sync replica; EBUSY if it backs the attached disk; ENOENT if none.

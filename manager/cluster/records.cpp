@@ -410,7 +410,10 @@ Status ValidateVolumeRecord(const VolumeRecord& v) {
   if (s = CheckLabels(what, v.constraints.node_selector); !s.ok()) return s;
   if (v.epoch == 0) return Invalid(what, "epoch must be at least 1");
 
-  if (v.replica_set.empty()) return Invalid(what, "replica_set is empty");
+  // A deleting record loses its replicas one by one as their nodes delete
+  // them; the last one gone, the record goes.
+  const bool deleting = v.state == VolumeState::kDeleting;
+  if (v.replica_set.empty() && !deleting) return Invalid(what, "replica_set is empty");
   if (v.replica_set.size() > kMaxSlots) {
     return Invalid(what, "replica_set has " + std::to_string(v.replica_set.size()) +
                              " replicas; at most " + std::to_string(kMaxSlots) + " fit the slots");
@@ -431,7 +434,9 @@ Status ValidateVolumeRecord(const VolumeRecord& v) {
     }
     if (r.port && *r.port == 0) return Invalid(what, "replica on '" + r.node + "' has port 0");
   }
-  if (v.in_sync.empty()) return Invalid(what, "in_sync is empty: no replica would be current");
+  if (v.in_sync.empty() && !deleting) {
+    return Invalid(what, "in_sync is empty: no replica would be current");
+  }
   std::set<std::string> in_sync;
   for (const std::string& n : v.in_sync) {
     if (!nodes.contains(n)) return Invalid(what, "in_sync node '" + n + "' holds no replica");
@@ -478,6 +483,12 @@ Status ValidateVolumeRecord(const VolumeRecord& v) {
                              " bytes as an even number of lowercase hex digits");
   }
   if (v.created_ms < 0) return Invalid(what, "created_ms is negative");
+  if (!v.sync_source.empty()) {
+    if (!v.attached_node.empty()) return Invalid(what, "sync_source is set on an attached volume");
+    if (!in_sync.contains(v.sync_source)) {
+      return Invalid(what, "sync_source '" + v.sync_source + "' is not in sync");
+    }
+  }
   return Status();
 }
 
@@ -511,6 +522,7 @@ std::string VolumeRecordToJson(const VolumeRecord& v) {
             {"secret", std::move(secret)},
             {"state", VolumeStateName(v.state)},
             {"created_ms", v.created_ms}};
+  if (!v.sync_source.empty()) j["sync_source"] = v.sync_source;
   return Dump(j);
 }
 
@@ -595,6 +607,13 @@ Result<VolumeRecord> VolumeRecordFromJson(std::string_view text) {
   }
   f.String("state", &state);
   f.I64("created_ms", &v.created_ms);
+  if (const json* src = f.Get("sync_source", /*optional=*/true)) {
+    if (src->is_string()) {
+      v.sync_source = src->get<std::string>();
+    } else {
+      f.WrongType("sync_source", "a string", *src);
+    }
+  }
   f.NoOthers();
   if (!f.ok()) return f.status();
   v.block_size = static_cast<uint32_t>(block_size);

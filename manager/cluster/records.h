@@ -159,6 +159,10 @@ struct VolumeRecord {
   VolumeSecret secret;
   VolumeState state = VolumeState::kCreating;
   int64_t created_ms = 0;
+  // While detached: the in-sync replica's node that fills the out-of-sync
+  // replicas (docs/design-cluster.md, "Filling a detached volume"); set and
+  // cleared by the coordinator, cleared by every attach.  "" = none.
+  std::string sync_source;
 
   friend bool operator==(const VolumeRecord&, const VolumeRecord&) = default;
 

@@ -154,6 +154,15 @@ TEST_CASE("records: volume record round-trips through JSON") {
   REQUIRE_MESSAGE(back.ok(), back.status().ToString());
   CHECK(*back == v);
   CHECK(json::parse(VolumeRecordToJson(v))["secret"] == json{{"kind", "cluster"}});
+  CHECK_FALSE(json::parse(VolumeRecordToJson(v)).contains("sync_source"));  // as before it existed
+  // Filled from a sync source while detached.
+  v.sync_source = "node-b";
+  back = VolumeRecordFromJson(VolumeRecordToJson(v));
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK(back->sync_source == "node-b");
+  v.sync_source = "node-c";  // out of sync: cannot fill anything
+  CHECK(VolumeRecordFromJson(VolumeRecordToJson(v)).status().message() ==
+        "volume record 'db': sync_source 'node-c' is not in sync");
 }
 
 TEST_CASE("records: malformed text is an error, not a crash") {

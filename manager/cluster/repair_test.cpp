@@ -51,7 +51,8 @@ VolumeRecord Must(Result<VolumeRecord> r) {
 }
 
 void CheckValid(const RepairStep& s) {
-  if (s.kind == RepairStep::Kind::kAdd || s.kind == RepairStep::Kind::kRemove) {
+  if (s.kind != RepairStep::Kind::kNone && s.kind != RepairStep::Kind::kWait &&
+      s.kind != RepairStep::Kind::kForget) {
     CHECK_MESSAGE(ValidateVolumeRecord(s.next).ok(), ValidateVolumeRecord(s.next).ToString());
   }
 }
@@ -63,12 +64,109 @@ TEST_CASE("repair: a healthy volume needs nothing") {
   CHECK(s.kind == RepairStep::Kind::kNone);
 }
 
-TEST_CASE("repair: only ready volumes are repaired") {
-  VolumeRecord v = Volume();
+TEST_CASE("repair: a create nobody finishes is rolled back after the timeout") {
+  VolumeRecord v = Must(Detach(Volume(), "a"));
   v.state = VolumeState::kCreating;
-  CHECK(NextRepair(v, {Node("a"), Node("c")}, kNow, kGrace).kind == RepairStep::Kind::kNone);
+  v.created_ms = kNow - 119'000;
+  std::vector<NodeRecord> nodes = {Node("a"), Node("c")};
+  CHECK(NextRepair(v, nodes, kNow, kGrace, 120'000).kind == RepairStep::Kind::kNone);
+  v.created_ms = kNow - 120'000;
+  RepairStep s = NextRepair(v, nodes, kNow, kGrace, 120'000);
+  CheckValid(s);
+  REQUIRE(s.kind == RepairStep::Kind::kRollback);
+  CHECK(s.reason == "create unfinished for 120 s");
+  CHECK(s.next.state == VolumeState::kDeleting);
+  CHECK(s.next.replica_set == v.replica_set);  // each node deletes its own
+}
+
+TEST_CASE("repair: a deleting record is forgotten once no replica is left") {
+  VolumeRecord v = Must(Detach(Volume(), "a"));
   v.state = VolumeState::kDeleting;
-  CHECK(NextRepair(v, {Node("a"), Node("c")}, kNow, kGrace).kind == RepairStep::Kind::kNone);
+  std::vector<NodeRecord> nodes = {Node("a"), Node("b"), Node("c")};
+  SUBCASE("replica nodes up: they delete and drop their own") {
+    CHECK(NextRepair(v, nodes, kNow, kGrace).kind == RepairStep::Kind::kNone);
+    VolumeRecord less = Must(DropDeletedReplica(v, "a"));
+    CHECK(ValidateVolumeRecord(less).ok());
+    VolumeRecord none = Must(DropDeletedReplica(less, "b"));
+    CHECK(ValidateVolumeRecord(none).ok());  // a deleting record may be empty
+    CHECK(NextRepair(none, nodes, kNow, kGrace).kind == RepairStep::Kind::kForget);
+  }
+  SUBCASE("a node gone for good: the coordinator drops its replica") {
+    nodes[1] = Node("b", NodeState::kDown, kNow - kGrace);
+    RepairStep s = NextRepair(v, nodes, kNow, kGrace);
+    CheckValid(s);
+    REQUIRE(s.kind == RepairStep::Kind::kRemove);
+    CHECK(s.node == "b");
+    CHECK(s.reason == "b down for 600 s: its replica of a deleted volume is forgotten");
+    CHECK(s.next.FindReplica("b") == nullptr);
+    CHECK(s.next.in_sync == std::vector<std::string>{"a"});
+  }
+  SUBCASE("unregistered: dropped at once") {
+    RepairStep s = NextRepair(v, {Node("b")}, kNow, kGrace);
+    REQUIRE(s.kind == RepairStep::Kind::kRemove);
+    CHECK(s.node == "a");
+  }
+  CHECK_FALSE(DropDeletedReplica(Volume(), "a").ok());  // only while deleting
+}
+
+TEST_CASE("repair: a detached volume is filled from a sync source") {
+  std::vector<NodeRecord> nodes = {Node("a"), Draining(Node("b")), Node("c")};
+  VolumeRecord v = Must(Detach(Volume(), "a"));
+  RepairStep add = NextRepair(v, nodes, kNow, kGrace);
+  REQUIRE(add.kind == RepairStep::Kind::kAdd);  // b's replacement
+  CHECK(add.node == "c");
+
+  RepairStep sync = NextRepair(add.next, nodes, kNow, kGrace);
+  CheckValid(sync);
+  REQUIRE(sync.kind == RepairStep::Kind::kSync);
+  CHECK(sync.node == "a");  // in sync and staying (b is draining)
+  CHECK(sync.next.sync_source == "a");
+  CHECK(sync.reason == "detached: c is filled from a");
+
+  RepairStep wait = NextRepair(sync.next, nodes, kNow, kGrace);
+  CHECK(wait.kind == RepairStep::Kind::kWait);
+  CHECK(wait.reason ==
+        "b is draining: waiting for the new replica on c to be in sync (filled from a)");
+
+  CHECK(MarkFilled(sync.next, "c", "b").status().code() == ESTALE);  // not the source
+  VolumeRecord filled = Must(MarkFilled(sync.next, "c", "a"));
+  CHECK(filled.IsInSync("c"));
+  CHECK(ValidateVolumeRecord(filled).ok());
+  RepairStep done = NextRepair(filled, nodes, kNow, kGrace);
+  REQUIRE(done.kind == RepairStep::Kind::kSync);
+  CHECK(done.next.sync_source.empty());
+  CHECK(done.reason == "every replica on an up node is in sync");
+  RepairStep rm = NextRepair(done.next, nodes, kNow, kGrace);
+  REQUIRE(rm.kind == RepairStep::Kind::kRemove);
+  CHECK(rm.node == "b");
+}
+
+TEST_CASE("repair: the sync source goes with an attach, a down source or an outdate") {
+  VolumeRecord v = Must(AddReplica(Must(Detach(Volume(), "a")), "c"));
+  std::vector<NodeRecord> nodes = {Node("a"), Node("b"), Node("c")};
+  RepairStep sync = NextRepair(v, nodes, kNow, kGrace);
+  REQUIRE(sync.kind == RepairStep::Kind::kSync);
+  CHECK(sync.node == "a");
+
+  VolumeRecord attached = Must(AttachOn(sync.next, "b", StatesOf(nodes)));
+  CHECK(attached.sync_source.empty());
+  CHECK(MarkFilled(attached, "c", "a").status().code() == ESTALE);
+
+  nodes[0] = Node("a", NodeState::kSuspect, kNow);
+  RepairStep lost = NextRepair(sync.next, nodes, kNow, kGrace);
+  REQUIRE(lost.kind == RepairStep::Kind::kSync);
+  CHECK(lost.next.sync_source.empty());
+  CHECK(lost.reason == "sync source a is not up");
+  RepairStep other = NextRepair(lost.next, nodes, kNow, kGrace);
+  REQUIRE(other.kind == RepairStep::Kind::kSync);
+  CHECK(other.node == "b");
+
+  VolumeRecord outdated = Must(OutdateReplica(sync.next, "a"));
+  CHECK(outdated.sync_source.empty());
+  VolumeRecord bad = sync.next;
+  bad.attached_node = "a";
+  bad.attached_epoch = bad.epoch;
+  CHECK_FALSE(ValidateVolumeRecord(bad).ok());  // never both attached and filled from a source
 }
 
 TEST_CASE("repair: a replica down past the grace period is replaced in two rounds") {
@@ -161,16 +259,6 @@ TEST_CASE("repair: drain adds a replacement, waits for it, then removes") {
   CHECK(rm.next.epoch == 3);  // b was in sync: it leaves under a new epoch
   CHECK(rm.next.in_sync == std::vector<std::string>{"a", "c"});
   CHECK(NextRepair(rm.next, nodes, kNow, kGrace).kind == RepairStep::Kind::kNone);
-}
-
-TEST_CASE("repair: drain of a detached volume waits for its next attach") {
-  std::vector<NodeRecord> nodes = {Node("a"), Draining(Node("b")), Node("c")};
-  VolumeRecord v = Must(Detach(Volume(), "a"));
-  RepairStep add = NextRepair(v, nodes, kNow, kGrace);
-  REQUIRE(add.kind == RepairStep::Kind::kAdd);
-  RepairStep wait = NextRepair(add.next, nodes, kNow, kGrace);
-  CHECK(wait.kind == RepairStep::Kind::kWait);
-  CHECK(wait.reason.find("filled at its next attach") != std::string::npos);
 }
 
 TEST_CASE("repair: the attached node's replica is not drained while attached") {

@@ -171,6 +171,8 @@ Status ApplyConfigJson(const json& j, Config* c) {
       s = GetU32(v, key, 2, 300, &c->lease_ttl_s);
     } else if (key == "rereplication_grace_s") {
       s = GetU32(v, key, 0, 7 * 24 * 3600, &c->rereplication_grace_s);
+    } else if (key == "create_timeout_s") {
+      s = GetU32(v, key, 10, 24 * 3600, &c->create_timeout_s);
     } else if (key == "replication_port_base") {
       // Kernel ids go up to 65535 - base at most; ids are small in practice.
       s = GetU32(v, key, 1024, 60000, &c->replication_port_base);
@@ -316,7 +318,8 @@ nlohmann::json ConfigToJson(const Config& c) {
             {"down_after_ms", c.down_after_ms},
             {"lease_ttl_s", c.lease_ttl_s},
             {"replication_port_base", c.replication_port_base},
-            {"rereplication_grace_s", c.rereplication_grace_s}};
+            {"rereplication_grace_s", c.rereplication_grace_s},
+            {"create_timeout_s", c.create_timeout_s}};
   if (c.pool_capacity) j["pool_capacity"] = *c.pool_capacity;
   return j;
 }

@@ -34,6 +34,7 @@ struct Config {
   uint32_t lease_ttl_s = 5;               // etcd lease of the alive key and the coordinator key
   uint32_t replication_port_base = 7800;  // a replica target listens on this + its kernel id
   uint32_t rereplication_grace_s = 600;   // a replica on a node down this long is replaced
+  uint32_t create_timeout_s = 120;        // a create unfinished this long is rolled back
   std::string log_level = "info";
   uint32_t kernel_timeout_ms = 10000;  // every netlink command
   uint32_t request_timeout_ms = 5000;  // a client must send its request within this

@@ -135,6 +135,10 @@ TEST_CASE("config: cluster mode keys and their defaults") {
   CHECK(c.rereplication_grace_s == 5);
   CHECK_FALSE(Apply(R"({"rereplication_grace_s":-1})", &c).ok());
   CHECK_FALSE(Apply(R"({"rereplication_grace_s":"10m"})", &c).ok());
+  CHECK(c.create_timeout_s == 120);
+  REQUIRE(Apply(R"({"create_timeout_s":10})", &c).ok());
+  CHECK(c.create_timeout_s == 10);
+  CHECK_FALSE(Apply(R"({"create_timeout_s":9})", &c).ok());  // below any live create
 }
 
 TEST_CASE("config: files") {

@@ -70,9 +70,14 @@ void ClusterVolumes::Reconcile() {
   for (const auto& v : *local) {
     auto it = records.find(v.spec.name);
     if (it == records.end() || it->second.record.uuid != v.spec.uuid) continue;
-    if (it->second.record.attached_node != options_.node || v.state != "attached") continue;
     if (!v.kernel_id || !v.kernel) continue;
-    ReconcileAttached(it->second, v);
+    const VolumeRecord& rec = it->second.record;
+    if (rec.attached_node == options_.node && v.state == "attached") {
+      ReconcileAttached(it->second, v);
+    } else if (rec.attached_node.empty() && rec.sync_source == options_.node &&
+               rec.state == VolumeState::kReady && v.state != "attached") {
+      FillFromHere(it->second, v);
+    }
   }
 
   ReconcileDiskless(records);
@@ -155,7 +160,10 @@ void ClusterVolumes::ReconcileLocal(const std::map<std::string, Entry>& records,
     const bool listed = rec.FindReplica(me) != nullptr;
     if (rec.attached_node != me) {
       const bool has_disk = v.state == "attached";
-      const bool has_peers = v.kernel && !v.kernel->peers.empty();
+      // The sync source of a detached volume keeps the peers it fills.
+      const bool filling =
+          rec.attached_node.empty() && rec.sync_source == me && rec.state == VolumeState::kReady;
+      const bool has_peers = v.kernel && !v.kernel->peers.empty() && !filling;
       if (has_disk || has_peers) {
         Status s = Fence(v, rec);
         if (!s.ok()) {
@@ -171,14 +179,24 @@ void ClusterVolumes::ReconcileLocal(const std::map<std::string, Entry>& records,
       if (d.ok()) {
         KLOG(kInfo, "local replica deleted: the volume record no longer lists it",
              {{"volume", name}, {"record_state", VolumeStateName(rec.state)}});
+        if (rec.state == VolumeState::kDeleting) DropDeleted(rec);
       } else {
         Note("delete:" + name, LogLevel::kWarning, "cannot delete a forgotten replica",
              {{"volume", name}, {"error", d.status().ToString()}});
       }
       continue;
     }
-    if (listed && rec.state == VolumeState::kReady && !rec.attached_node.empty() &&
-        rec.attached_node != me) {
+    // A replica target while the volume is attached elsewhere, or while the
+    // sync source fills this replica.
+    const bool to_fill = rec.attached_node.empty() && !rec.sync_source.empty() &&
+                         rec.sync_source != me && !rec.IsInSync(me);
+    if (listed && rec.state == VolumeState::kReady && rec.attached_node.empty() && !to_fill &&
+        v.kernel && v.kernel->target) {
+      auto stop = ReplicaStop({{"name", name}, {"uuid", v.spec.uuid}});
+      if (stop.ok()) KLOG(kInfo, "replica target stopped: nothing to serve", {{"volume", name}});
+    }
+    if (listed && rec.state == VolumeState::kReady &&
+        ((!rec.attached_node.empty() && rec.attached_node != me) || to_fill)) {
       Status s = EnsureServing(v, it->second);
       if (!s.ok()) {
         Note("serve:" + name, LogLevel::kWarning, "cannot serve the replica: retrying",
@@ -192,6 +210,10 @@ void ClusterVolumes::ReconcileLocal(const std::map<std::string, Entry>& records,
   // the coordinator (re-replication, drain).
   for (const auto& [name, e] : records) {
     const VolumeRecord& rec = e.record;
+    if (rec.state == VolumeState::kDeleting && rec.FindReplica(me) && !have.contains(name)) {
+      DropDeleted(rec);  // deleted here already (or never made)
+      continue;
+    }
     if (rec.state != VolumeState::kReady || !rec.FindReplica(me) || have.contains(name)) continue;
     auto c = ReplicaCreate(
         {{"name", name}, {"uuid", rec.uuid}, {"size", rec.size}, {"block_size", rec.block_size}});
@@ -204,6 +226,24 @@ void ClusterVolumes::ReconcileLocal(const std::map<std::string, Entry>& records,
            {{"volume", name}, {"error", c.status().ToString()}});
     }
   }
+}
+
+// A deleting volume's replica is gone from this node: this node leaves the
+// record, and the coordinator removes the record once no replica is left.
+void ClusterVolumes::DropDeleted(const VolumeRecord& rec) {
+  auto done = Update(rec.name, [&](const VolumeRecord& cur) -> Result<VolumeRecord> {
+    if (cur.uuid != rec.uuid || cur.state != VolumeState::kDeleting ||
+        !cur.FindReplica(options_.node)) {
+      return cur;
+    }
+    return DropDeletedReplica(cur, options_.node);
+  });
+  if (done.ok() || done.status().code() == ENOENT) {
+    noted_.erase("drop:" + rec.name);
+    return;
+  }
+  Note("drop:" + rec.name, LogLevel::kWarning, "cannot drop the deleted replica from the record",
+       {{"volume", rec.name}, {"error", done.status().ToString()}});
 }
 
 // Rule 3 on the returning old attached node: the record says the volume is
@@ -261,8 +301,40 @@ Status ClusterVolumes::EnsureServing(const VolumeView& v, const Entry& e) {
   return Status();
 }
 
+// The sync source of a detached volume (docs/design-cluster.md, "Filling a
+// detached volume"): the kernel object, with no disk, at the record's epoch
+// and with the volume's secret, adds every out-of-sync replica that serves
+// as a full-resync peer, exactly as an attached node would.  Its IN_SYNC
+// events record the replicas in sync (MarkFilled); the coordinator then
+// clears the source and the peers go (ReconcileLocal).
+void ClusterVolumes::FillFromHere(const Entry& e, const VolumeView& local) {
+  const VolumeRecord& rec = e.record;
+  const uint32_t id = *local.kernel_id;
+  VolumeView v = local;
+  if (v.kernel->target || v.kernel->epoch != rec.epoch || v.kernel->peers.empty()) {
+    Status stop = kernel_->ListenStop(id);
+    (void)stop;  // a target left from an earlier attachment elsewhere, or none
+    auto key = SecretFromHex(rec.secret.hex);
+    if (!key.ok()) return;
+    SetVolumeRequest set;
+    set.epoch = rec.epoch;
+    set.secret = *key;
+    auto st = kernel_->SetVolume(id, set);
+    if (!st.ok()) {
+      Note("fill:" + rec.name, LogLevel::kWarning, "sync source: cannot set epoch and secret",
+           {{"volume", rec.name}, {"error", st.status().ToString()}});
+      return;
+    }
+    v.kernel = *st;
+    noted_.erase("fill:" + rec.name);
+  }
+  ReconcileAttached(e, v);
+}
+
 void ClusterVolumes::ReconcileAttached(const Entry& e, const VolumeView& v) {
   const VolumeRecord& rec = e.record;
+  // Filling from here while detached: only out-of-sync replicas are peers.
+  const bool filling = v.state != "attached";
   const uint32_t id = *v.kernel_id;
   const std::string& name = rec.name;
   std::set<uint32_t> present;
@@ -273,7 +345,8 @@ void ClusterVolumes::ReconcileAttached(const Entry& e, const VolumeView& v) {
     }
     // Gone from the replica set (the record left it under a new epoch
     // first), or its slot now belongs to a replacement.
-    bool stale = !ref || ref->node == options_.node || ref->node != p.name;
+    bool stale = !ref || ref->node == options_.node || ref->node != p.name ||
+                 (filling && rec.IsInSync(ref->node));  // filled
     // Out of sync and its target moved (its node restarted): add it anew.
     bool moved = ref && !stale && !p.in_sync && !p.connected && ref->port && *ref->port != p.port;
     if (stale || moved) {
@@ -308,6 +381,7 @@ void ClusterVolumes::ReconcileAttached(const Entry& e, const VolumeView& v) {
     // A diskless volume has nothing to resync from (the kernel takes only
     // bitmap peers there): out-of-sync replicas wait for an attach with disk.
     if ((v.kernel->state & KEEL_STATE_DISKLESS) && !rec.IsInSync(r.node)) continue;
+    if (filling && rec.IsInSync(r.node)) continue;  // current already: not listening
     auto st = states.find(r.node);
     auto node = agent_->registry().Get(r.node);
     if (st == states.end() || st->second.state != NodeState::kUp || !node) continue;
@@ -335,7 +409,8 @@ void ClusterVolumes::Coordinate(const std::map<std::string, Entry>& records) {
   for (const auto& n : agent_->registry().All()) nodes.push_back(n.record);
   const int64_t now = NowMs();
   for (const auto& [name, e] : records) {
-    RepairStep step = NextRepair(e.record, nodes, now, options_.rereplication_grace_ms);
+    RepairStep step = NextRepair(e.record, nodes, now, options_.rereplication_grace_ms,
+                                 options_.create_timeout_ms);
     const std::string key = "repair:" + name;
     switch (step.kind) {
       case RepairStep::Kind::kNone:
@@ -344,17 +419,37 @@ void ClusterVolumes::Coordinate(const std::map<std::string, Entry>& records) {
       case RepairStep::Kind::kWait:
         Note(key, LogLevel::kInfo, "repair waits", {{"volume", name}, {"reason", step.reason}});
         break;
+      case RepairStep::Kind::kForget: {
+        Status s = kvdb_->CompareAndDelete(VolumeKey(name), e.revision);
+        if (s.ok()) {
+          KLOG(kInfo, "volume record removed: deleted on every node",
+               {{"volume", name}, {"uuid", e.record.uuid}});
+          noted_.erase(key);
+        } else if (s.code() != ECANCELED) {
+          Note(key, LogLevel::kWarning, "repair step not recorded",
+               {{"volume", name}, {"step", RepairKindName(step.kind)}, {"error", s.ToString()}});
+        }
+        break;
+      }
       case RepairStep::Kind::kAdd:
-      case RepairStep::Kind::kRemove: {
+      case RepairStep::Kind::kRemove:
+      case RepairStep::Kind::kSync:
+      case RepairStep::Kind::kRollback: {
         Status s = Put(e, step.next);
         if (s.ok()) {
-          KLOG(kInfo,
-               step.kind == RepairStep::Kind::kAdd ? "replica added to the replica set"
-                                                   : "replica removed from the replica set",
-               {{"volume", name},
-                {"node", step.node},
-                {"reason", step.reason},
-                {"epoch", std::to_string(step.next.epoch)}});
+          const char* what = "replica removed from the replica set";
+          if (step.kind == RepairStep::Kind::kAdd) what = "replica added to the replica set";
+          if (step.kind == RepairStep::Kind::kSync) {
+            what = step.node.empty() ? "sync source cleared" : "sync source set";
+          }
+          if (step.kind == RepairStep::Kind::kRollback) {
+            what = "unfinished create rolled back: the volume is deleted";
+          }
+          Log(step.kind == RepairStep::Kind::kRollback ? LogLevel::kWarning : LogLevel::kInfo, what,
+              {{"volume", name},
+               {"node", step.node.empty() ? "-" : step.node},
+               {"reason", step.reason},
+               {"epoch", std::to_string(step.next.epoch)}});
           noted_.erase(key);
         } else if (s.code() != EAGAIN) {  // EAGAIN: changed meanwhile, the next round
           Note(key, LogLevel::kWarning, "repair step not recorded",

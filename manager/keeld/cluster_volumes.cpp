@@ -37,22 +37,6 @@ Result<std::string> RandomHex(size_t bytes) {
   return out;
 }
 
-Result<std::vector<uint8_t>> FromHex(const std::string& hex) {
-  if (hex.size() % 2) return Status::Error(EINVAL, "odd-length hex secret");
-  std::vector<uint8_t> out;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    auto nib = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      return -1;
-    };
-    int hi = nib(hex[i]), lo = nib(hex[i + 1]);
-    if (hi < 0 || lo < 0) return Status::Error(EINVAL, "bad hex secret");
-    out.push_back(static_cast<uint8_t>(hi << 4 | lo));
-  }
-  return out;
-}
-
 // A field of a bus request body, or EINVAL naming it (rule 7: a bad
 // message gets a precise error).
 template <typename T>
@@ -68,6 +52,22 @@ Result<T> Field(const json& body, const char* key) {
 }
 
 }  // namespace
+
+Result<std::vector<uint8_t>> SecretFromHex(const std::string& hex) {
+  if (hex.size() % 2) return Status::Error(EINVAL, "odd-length hex secret");
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    auto nib = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    int hi = nib(hex[i]), lo = nib(hex[i + 1]);
+    if (hi < 0 || lo < 0) return Status::Error(EINVAL, "bad hex secret");
+    out.push_back(static_cast<uint8_t>(hi << 4 | lo));
+  }
+  return out;
+}
 
 json ClusterVolumeToJson(const VolumeRecord& v) {
   json j = json::parse(VolumeRecordToJson(v));
@@ -206,7 +206,7 @@ Result<json> ClusterVolumes::ReplicaServe(const json& body) {
   for (const Status& s : {name.status(), uuid.status(), epoch.status(), secret.status()}) {
     if (!s.ok()) return s;
   }
-  auto key = FromHex(*secret);
+  auto key = SecretFromHex(*secret);
   if (!key.ok()) return key.status();
   auto id = LocalKernelId(*name, *uuid);
   if (!id.ok()) return id.status();
@@ -216,6 +216,11 @@ Result<json> ClusterVolumes::ReplicaServe(const json& body) {
     return Status::Error(EBUSY, "volume '" + *name + "' still has its disk on node " +
                                     options_.node + ": it is fenced at the next reconcile");
   }
+  // This node was filling the detached volume's other replicas (its sync
+  // source); the attach that asks it to serve ends that (a target has no
+  // peers).
+  Status dropped = DropPeers(*id, *name);
+  if (!dropped.ok()) return dropped;
   SetVolumeRequest set;
   set.epoch = *epoch;
   set.secret = *key;
@@ -235,6 +240,18 @@ Result<json> ClusterVolumes::ReplicaServe(const json& body) {
   KLOG(kInfo, "serving replica",
        {{"volume", *name}, {"epoch", std::to_string(*epoch)}, {"port", std::to_string(port)}});
   return json{{"port", port}};
+}
+
+Status ClusterVolumes::DropPeers(uint32_t id, const std::string& name) {
+  auto k = kernel_->GetVolume(id);
+  if (!k.ok()) return KernelError(k.status(), "VOLUME_GET for '" + name + "'");
+  if (k->state & KEEL_STATE_ATTACHED) return Status();  // not a sync source's peers
+  for (const auto& p : k->peers) {
+    Status s = kernel_->PeerRemove(id, p.slot);
+    if (!s.ok() && s.code() != ENOENT) return KernelError(s, "PEER_REMOVE for '" + name + "'");
+    KLOG(kInfo, "sync source: peer removed", {{"volume", name}, {"node", p.name}});
+  }
+  return Status();
 }
 
 Result<json> ClusterVolumes::ReplicaStop(const json& body) {
@@ -322,7 +339,12 @@ Result<json> ClusterVolumes::Create(const CreateParams& p, uint32_t replicas, bo
     }
     return c.status();
   }
-  auto done = Update(v.name, [](VolumeRecord r) -> Result<VolumeRecord> {
+  auto done = Update(v.name, [&](VolumeRecord r) -> Result<VolumeRecord> {
+    if (r.uuid != v.uuid || r.state != VolumeState::kCreating) {
+      // Too slow: the coordinator rolled the create back (create_timeout_s).
+      return Status::Error(ECANCELED,
+                           "volume '" + v.name + "': the create took too long and was rolled back");
+    }
     r.state = VolumeState::kReady;
     return r;
   });
@@ -360,7 +382,7 @@ Result<json> ClusterVolumes::AttachHere(const std::string& name) {
   // Rule 3: the epoch is bumped in etcd before any kernel hears of it.
   e = Update(name, [&](const VolumeRecord& r) { return AttachOn(r, options_.node, states); });
   if (!e.ok()) return e.status();
-  auto key = FromHex(e->record.secret.hex);
+  auto key = SecretFromHex(e->record.secret.hex);
   if (!key.ok()) return key.status();
 
   // Every other replica serves.  One that cannot is recorded out of sync
@@ -415,6 +437,10 @@ Result<json> ClusterVolumes::AttachHere(const std::string& name) {
     // is the source now, not a target.
     Status ls = kernel_->ListenStop(*id);
     (void)ls;  // not listening
+    // It may have been filling the detached volume's replicas: those peers
+    // are added anew below, under this attachment.
+    Status dropped = DropPeers(*id, name);
+    if (!dropped.ok()) return dropped;
     SetVolumeRequest set;
     set.epoch = e->record.epoch;
     set.secret = *key;
@@ -592,15 +618,36 @@ Result<json> ClusterVolumes::Delete(const std::string& name, bool force) {
     return v;
   });
   if (!e.ok()) return e.status();
-  // The record stays "deleting" until every replica is gone, so a retry
-  // finishes what a failure left.
+  // The record stays "deleting" until every replica is gone.  A node that
+  // cannot be reached now deletes its replica when it is back (reconcile),
+  // or the coordinator forgets it once the node has been down for
+  // rereplication_grace_s: the delete finishes either way.
   for (const auto& r : e->record.replica_set) {
     auto d = Call(r.node, "replica.delete", {{"name", name}, {"uuid", e->record.uuid}});
-    if (!d.ok()) return d.status();
+    if (!d.ok()) {
+      return Status::Error(d.status().code(),
+                           "volume '" + name + "' is being deleted, but node " + r.node +
+                               " did not delete its replica (" + d.status().message() +
+                               "); it finishes when the node is back, or when the node has "
+                               "been down for rereplication_grace_s");
+    }
   }
-  Status s = kvdb_->CompareAndDelete(cluster::VolumeKey(name), e->revision);
-  if (!s.ok()) return s;
-  return json{{"name", name}, {"deleted", true}};
+  // Each replica node drops itself from the record as it reconciles: the
+  // revision moves, so read again until the delete holds.
+  for (int attempt = 0; attempt < 10; attempt++) {
+    Status s = kvdb_->CompareAndDelete(cluster::VolumeKey(name), e->revision);
+    if (s.ok()) return json{{"name", name}, {"deleted", true}};
+    if (s.code() != ECANCELED && s.code() != EAGAIN) return s;
+    e = Get(name);
+    if (!e.ok()) {
+      if (e.status().code() == ENOENT) return json{{"name", name}, {"deleted", true}};
+      return e.status();
+    }
+    if (e->record.state != VolumeState::kDeleting) {
+      return Status::Error(EAGAIN, "volume '" + name + "' changed while being deleted");
+    }
+  }
+  return Status::Error(EAGAIN, "volume '" + name + "' keeps changing: run the delete again");
 }
 
 static json PeerSyncToJson(const PeerStatus& p) {
@@ -632,7 +679,8 @@ Result<json> ClusterVolumes::LocalSync(const json& body) {
   if (e->record.FindReplica(options_.node)) {
     auto v = volumes_->Inspect(*name);
     if (!v.ok()) return v.status();
-    if (v->state == "attached") k = v->kernel;
+    const bool filling = e->record.attached_node.empty() && e->record.sync_source == options_.node;
+    if (v->state == "attached" || filling) k = v->kernel;
   } else if (auto id = DisklessKernelId(e->record.uuid); id.ok() && *id) {
     auto st = kernel_->GetVolume(**id);
     if (st.ok() && (st->state & KEEL_STATE_ATTACHED)) k = *st;
@@ -649,7 +697,10 @@ Result<json> ClusterVolumes::VolumeStatus(const std::string& name) {
   auto e = Get(name);
   if (!e.ok()) return e.status();
   json j = ClusterVolumeToJson(e->record);
-  const std::string& at = e->record.attached_node;
+  // The node whose kernel drives the resyncs: the attached one, or the
+  // sync source while detached.
+  const std::string& at =
+      e->record.attached_node.empty() ? e->record.sync_source : e->record.attached_node;
   if (!at.empty()) {
     auto sync = at == options_.node
                     ? LocalSync({{"name", name}})
@@ -759,12 +810,32 @@ Status ClusterVolumes::HandlePeerEvent(const PeerEvent& pe) {
     auto e = Get(name);
     if (!e.ok()) return e.status().code() == ENOENT ? Status() : e.status();
     const VolumeRecord& v = e->record;
-    if (v.attached_node != options_.node) return Status();  // not the attached node's event
+    const bool filling = v.attached_node.empty() && v.sync_source == options_.node;
+    if (v.attached_node != options_.node && !filling) return Status();  // not our peer's event
     const ReplicaRef* ref = nullptr;
     for (const auto& r : v.replica_set) {
       if (r.slot == pe.slot) ref = &r;
     }
     if (!ref) return Status();
+    if (filling) {
+      // The sync source of a detached volume: a filled replica is current
+      // (nothing writes while detached); a lost one is out of sync
+      // already, and no IO waits for it.
+      if (pe.type != KEEL_EVENT_PEER_IN_SYNC) return Status();
+      auto next = MarkFilled(v, ref->node, options_.node);
+      if (!next.ok()) {
+        int c = next.status().code();
+        return c == EALREADY || c == ESTALE || c == ENOENT ? Status() : next.status();
+      }
+      Status s = Put(*e, *next);
+      if (s.ok()) {
+        KLOG(kInfo, "replica filled while detached: in sync recorded",
+             {{"volume", name}, {"node", ref->node}, {"source", options_.node}});
+        return s;
+      }
+      if (s.code() != EAGAIN) return s;
+      continue;
+    }
     if (pe.type == KEEL_EVENT_PEER_IN_SYNC) {
       auto next = MarkInSync(v, ref->node, v.attached_epoch);
       if (!next.ok()) {

@@ -32,8 +32,14 @@
 //   - the attached node adds a kernel peer for every replica that serves
 //     (full or bitmap resync as ResyncFor says), removes the peers of
 //     replicas no longer listed, and catches up on peer events it missed;
+//   - the sync source of a detached volume (the record's sync_source)
+//     adds its out-of-sync replicas as full-resync peers, with no disk;
+//   - a deleting volume's replica nodes delete their replica and leave the
+//     record;
 //   - the coordinator takes one repair step per volume (manager/cluster/
-//     repair.h: re-replication after the grace period, drain).
+//     repair.h: roll back a create nobody finishes, forget a deleted
+//     record, the sync source, re-replication after the grace period,
+//     drain).
 #pragma once
 
 #include <chrono>
@@ -70,6 +76,8 @@ class ClusterVolumes {
     std::chrono::milliseconds bus_timeout{10000};
     // A replica on a node down this long is replaced (rereplication_grace_s).
     int64_t rereplication_grace_ms = 600'000;
+    // A create unfinished this long is rolled back (create_timeout_s).
+    int64_t create_timeout_ms = 120'000;
   };
 
   // `pump` runs the main thread's queued work: called while this thread
@@ -152,7 +160,11 @@ class ClusterVolumes {
   // Reconcile's parts (cluster_reconcile.cpp).
   void ReconcileLocal(const std::map<std::string, Entry>& records,
                       const std::vector<VolumeView>& local);
+  // Wires the peers of a volume attached here, or (`local` not attached)
+  // of a detached volume this node fills as its sync source.
   void ReconcileAttached(const Entry& e, const VolumeView& local);
+  void FillFromHere(const Entry& e, const VolumeView& local);
+  void DropDeleted(const cluster::VolumeRecord& rec);
   void Coordinate(const std::map<std::string, Entry>& records);
   Status Fence(const VolumeView& local, const cluster::VolumeRecord& record);
   Status EnsureServing(const VolumeView& local, const Entry& e);
@@ -169,6 +181,8 @@ class ClusterVolumes {
   // Handlers (main thread): body carries the volume record's fields needed.
   Result<nlohmann::json> ReplicaCreate(const nlohmann::json& body);
   Result<nlohmann::json> ReplicaServe(const nlohmann::json& body);
+  // Removes the peers of a replica with no disk here (a sync source's).
+  Status DropPeers(uint32_t kernel_id, const std::string& name);
   Result<nlohmann::json> ReplicaStop(const nlohmann::json& body);
   Result<nlohmann::json> ReplicaDelete(const nlohmann::json& body);
   // Diskless attachments (no local replica): the kernel object recorded in
@@ -193,6 +207,9 @@ class ClusterVolumes {
   const RunOnMain run_;
   const std::function<void()> pump_;
 };
+
+// A volume secret's key from its hex text (VolumeSecret::hex).
+Result<std::vector<uint8_t>> SecretFromHex(const std::string& hex);
 
 // The record as the API shows a cluster volume.
 nlohmann::json ClusterVolumeToJson(const cluster::VolumeRecord& v);

@@ -359,6 +359,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
     copts.data_address = DataAddress(cfg);
     copts.port_base = static_cast<uint16_t>(cfg.replication_port_base);
     copts.rereplication_grace_ms = int64_t{cfg.rereplication_grace_s} * 1000;
+    copts.create_timeout_ms = int64_t{cfg.create_timeout_s} * 1000;
     cluster_volumes = std::make_unique<ClusterVolumes>(
         copts, etcd.get(), agent.get(), &volumes, kernel.value().get(), state.value().get(),
         // A forwarded attach waits for replica.serve round trips: up to a
@@ -498,7 +499,8 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
                                   "down_after_ms",
                                   "lease_ttl_s",
                                   "replication_port_base",
-                                  "rereplication_grace_s"}) {
+                                  "rereplication_grace_s",
+                                  "create_timeout_s"}) {
             if (ConfigToJson(n)[key] != ConfigToJson(cfg)[key]) {
               KLOG(kWarning, "config key changed but needs a restart", {{"key", key}});
             }

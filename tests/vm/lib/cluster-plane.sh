@@ -5,7 +5,8 @@
 # tmpfs.  Source after lib/guest.sh and lib/nodes.sh.
 #
 #   cp_setup N              nodes 1..N, etcd, and a running keeld on each
-#                           (CP_GRACE_S: their rereplication_grace_s);
+#                           (CP_GRACE_S: their rereplication_grace_s,
+#                           CP_CREATE_TIMEOUT_S: their create_timeout_s);
 #                           after pool_setup, node I's pool is $POOL/nI (real
 #                           O_DIRECT IO), else a directory (no volumes)
 #   cp_keeld_start I        start node I's keeld, wait until its API answers
@@ -73,6 +74,7 @@ cp_setup() {
 		  "lease_ttl_s": 5,
 		  "request_timeout_ms": 5000,
 		  "rereplication_grace_s": ${CP_GRACE_S:-600},
+		  "create_timeout_s": ${CP_CREATE_TIMEOUT_S:-120},
 		  "log_level": "info"
 		}
 		EOC
