@@ -622,16 +622,29 @@ Result<json> ClusterVolumes::Delete(const std::string& name, bool force) {
   // cannot be reached now deletes its replica when it is back (reconcile),
   // or the coordinator forgets it once the node has been down for
   // rereplication_grace_s: the delete finishes either way.
+  const auto finishes = [&](const std::string& node, const std::string& why) {
+    return "volume '" + name + "' is being deleted, but node " + node + why +
+           "; the delete finishes when the node is back, or once it has been down for "
+           "rereplication_grace_s";
+  };
+  std::vector<NodeRecord> nodes;
+  for (const auto& n : agent_->registry().All()) nodes.push_back(n.record);
+  const NodeStates states = StatesOf(nodes);
+  std::vector<std::string> down;
   for (const auto& r : e->record.replica_set) {
+    auto st = states.find(r.node);
+    if (st == states.end()) continue;  // not registered: the coordinator forgets it
+    if (st->second.state == NodeState::kDown) {
+      down.push_back(r.node);  // no use waiting for its reply
+      continue;
+    }
     auto d = Call(r.node, "replica.delete", {{"name", name}, {"uuid", e->record.uuid}});
     if (!d.ok()) {
-      return Status::Error(d.status().code(),
-                           "volume '" + name + "' is being deleted, but node " + r.node +
-                               " did not delete its replica (" + d.status().message() +
-                               "); it finishes when the node is back, or when the node has "
-                               "been down for rereplication_grace_s");
+      return Status::Error(d.status().code(), finishes(r.node, " did not delete its replica (" +
+                                                                   d.status().message() + ")"));
     }
   }
+  if (!down.empty()) return Status::Error(EHOSTDOWN, finishes(down.front(), " is down"));
   // Each replica node drops itself from the record as it reconciles: the
   // revision moves, so read again until the delete holds.
   for (int attempt = 0; attempt < 10; attempt++) {

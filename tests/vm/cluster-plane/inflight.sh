@@ -24,7 +24,7 @@
 field() { python3 -c 'import json,sys; r=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 replicas_of() { cp_record "$1" | field '",".join(sorted(x["node"] for x in r["replica_set"]))'; }
 in_sync_of() { cp_record "$1" | field '",".join(sorted(r["in_sync"]))'; }
-coord_logs() { cat "$(cp_log 1)" "$(cp_log 2)" "$(cp_log 3)"; }
+in_logs() { grep -qh "$1" "$(cp_log 1)" "$(cp_log 2)" "$(cp_log 3)"; }
 no_image() { ! ls "$(cp_pool 1)/$1.img" "$(cp_pool 2)/$1.img" "$(cp_pool 3)/$1.img" 2>/dev/null | grep -q .; }
 
 pool_setup xfs 3G
@@ -47,18 +47,19 @@ cp_keeld_start 1
 expect_eq "left creating" "$(cp_record half | json_get state)" creating
 cp_wait '[ -z "$(cp_record half)" ]' 60 "the unfinished create rolled back"
 echo "rolled back $((SECONDS - t0)) s after the crash"
-coord_logs | grep -q "unfinished create rolled back.*volume=half" || fail "no rollback in the logs"
+in_logs "unfinished create rolled back.*volume=half" || fail "no rollback in the logs"
 cp_wait "no_image $uuid" 10 "no replica of the rolled-back create left"
-expect_eq "volume list after the rollback" "$(cp_api 2 volume.list | field 'len(r["result"])')" 0
+expect_eq "volume list after the rollback" "$(cp_api 2 volume.list | field 'len(r["result"]["volumes"])')" 0
 
 # 2. A delete while n3 is down.
 cp_api 2 volume.create name=old size=32M replicas=3 > /dev/null || fail "create old"
 uuid=$(cp_record old | json_get uuid)
 cp_keeld_kill 3
 cp_link_down 3
+cp_wait '[ "$(cp_node_state n3)" = down ]' 20 "n3 down"
 out=$(cp_api 1 volume.delete name=old || true)
 echo "$out"
-json_get error.message <<< "$out" | grep -q "finishes when the node is back" ||
+json_get error.message <<< "$out" | grep -q "n3 is down; the delete finishes when the node is back" ||
 	fail "delete with n3 down: $out"
 expect_eq "record deleting" "$(cp_record old | json_get state)" deleting
 cp_wait '[ "$(replicas_of old)" = n3 ]' 20 "n1 and n2 deleted theirs and left the record"
@@ -88,7 +89,7 @@ cp_wait '[ "$(replicas_of db)" = n1,n3 ]' 60 "n2 drained while the volume is det
 echo "drained in $((SECONDS - t0)) s"
 expect_eq "in sync after the drain" "$(in_sync_of db)" n1,n3
 expect_eq "attached after the drain" "$(cp_record db | json_get attached_node)" ""
-coord_logs | grep -q "sync source set.*volume=db node=n1" || fail "no sync source in the logs"
+in_logs "sync source set.*volume=db node=n1" || fail "no sync source in the logs"
 grep -q "replica filled while detached: in sync recorded.*node=n3" "$(cp_log 1)" ||
 	fail "n1 did not record n3 filled"
 cp_wait '[ "$(cp_record db | field "r.get(\"sync_source\", \"\")")" = "" ]' 10 "sync source cleared"
