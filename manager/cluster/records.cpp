@@ -498,6 +498,7 @@ std::string VolumeRecordToJson(const VolumeRecord& v) {
     json e = {{"node", r.node}, {"slot", r.slot}};
     if (r.port) e["port"] = *r.port;
     if (r.synced_epoch) e["synced_epoch"] = *r.synced_epoch;
+    if (r.moving) e["moving"] = true;
     replicas.push_back(std::move(e));
   }
   json secret = {{"kind", v.secret.kind == VolumeSecret::Kind::kCluster ? "cluster" : "volume"}};
@@ -576,6 +577,7 @@ Result<VolumeRecord> VolumeRecordFromJson(std::string_view text) {
         if (const json* se = rf.Get("synced_epoch", /*optional=*/true)) {
           r.synced_epoch = rf.U64Value("synced_epoch", *se, UINT64_MAX);
         }
+        rf.Bool("moving", &r.moving, /*optional=*/true);
         rf.NoOthers();
         if (!rf.ok()) f.Fail(at + rf.status().message());
         v.replica_set.push_back(std::move(r));

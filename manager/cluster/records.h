@@ -113,6 +113,10 @@ struct ReplicaRef {
   // Only for a replica outside the in-sync set: the last epoch in which its
   // data was current (0 = never: a new replica still being filled).
   std::optional<uint64_t> synced_epoch;
+  // Rebalance: the coordinator moves this replica to another node (a
+  // replacement is added and filled, then this one leaves), as for a
+  // replica on a draining node.
+  bool moving = false;
 
   friend bool operator==(const ReplicaRef&, const ReplicaRef&) = default;
 };

@@ -74,12 +74,14 @@ RepairStep SyncSource(const VolumeRecord& v, const std::vector<NodeRecord>& node
     return {};
   }
   if (to_fill.empty()) return {};
-  // An in-sync replica on an up node; one that stays (not draining) first.
+  // An in-sync replica on an up node; one that stays (not draining, not
+  // moving) first.
   std::string source;
-  for (bool allow_draining : {false, true}) {
+  for (bool allow_leaving : {false, true}) {
     for (const std::string& n : v.in_sync) {
       const NodeRecord* rec = FindNode(nodes, n);
-      if (source.empty() && IsUp(nodes, n) && (allow_draining || !rec->draining)) source = n;
+      const bool leaving = rec && (rec->draining || v.FindReplica(n)->moving);
+      if (source.empty() && IsUp(nodes, n) && (allow_leaving || !leaving)) source = n;
     }
   }
   if (source.empty()) return {};  // no current copy reachable: nothing can fill it
@@ -178,21 +180,26 @@ RepairStep NextRepair(const VolumeRecord& v, const std::vector<NodeRecord>& node
     return s;
   }
 
-  // 2. Drain: add a replacement, let it fill, then remove.
-  for (const ReplicaRef& r : v.replica_set) {
+  // 2. Drain and rebalance: add a replacement, let it fill, then remove.
+  const auto leaving = [&](const ReplicaRef& r) {
     const NodeRecord* n = FindNode(nodes, r.node);
-    if (!n || !n->draining) continue;
-    const std::string why = r.node + " is draining";
+    return r.moving || (n && n->draining);
+  };
+  for (const ReplicaRef& r : v.replica_set) {
+    if (!leaving(r)) continue;
+    const NodeRecord* n = FindNode(nodes, r.node);
+    const std::string why =
+        n && n->draining ? r.node + " is draining" : "rebalance: moving the replica off " + r.node;
     if (r.node == v.attached_node) {
       return Wait(r.node, why + ", but volume '" + v.name +
                               "' is attached there: detach it or attach it elsewhere");
     }
-    // Replicas that will stay (not on a draining node).
+    // Replicas that will stay (not on a draining node, not moving).
     size_t staying = 0;
     std::string filling;
     for (const ReplicaRef& o : v.replica_set) {
       const NodeRecord* on = FindNode(nodes, o.node);
-      if (on && on->draining) continue;
+      if (leaving(o)) continue;
       staying++;
       if (!v.IsInSync(o.node) && on && on->state == NodeState::kUp) filling = o.node;
     }
