@@ -26,6 +26,7 @@ struct Args {
   std::string node;           // volume attach --node
   bool wait = false;          // --wait, --watch
   double wait_timeout_s = 0;  // --wait-timeout of volume attach and node drain
+  RebalanceArgs rebalance;    // cluster rebalance
 };
 
 struct Ctx {
@@ -376,6 +377,41 @@ const std::vector<CommandSpec>& Commands() {
        "  coord=$(keelctl cluster status -q)",
        [](CLI::App&, Args&) {},
        [](Ctx& c) { return RunClusterStatus(c.api, c.o, NowMs()); }},
+      {{"cluster", "rebalance"},
+       "Move replicas from the fullest nodes to the emptiest",
+       "Plans which replicas to move so the nodes fill evenly, and has the coordinator\n"
+       "move them.  A node's use is the share of its pool promised to replicas.  While the\n"
+       "most used node is more than --threshold points above the least used node that can\n"
+       "take a replica (up, not cordoned), the plan moves the largest replica off it whose\n"
+       "move does not overshoot, at most --max-moves of them.  Each move is a drain of one\n"
+       "replica: a new copy on the other node, filled (from the attached node, or from an\n"
+       "in-sync replica while the volume is detached), then the old one removed, so no\n"
+       "volume is ever short of a replica.  A replica on the node its volume is attached on\n"
+       "is not moved.  Prints the moves and each node's use before and after.  --dry-run\n"
+       "only prints the plan.  --wait then waits until every move is done (progress on\n"
+       "stderr; --wait-timeout gives up after SECONDS, exit 1, the moves go on).  Needs\n"
+       "cluster mode.\n"
+       "\n"
+       "Examples:\n"
+       "  keelctl cluster rebalance --dry-run\n"
+       "  keelctl cluster rebalance --wait\n"
+       "  keelctl cluster rebalance --threshold 5 --max-moves 20 -o json",
+       [](CLI::App& sub, Args& a) {
+         sub.add_flag("--dry-run", a.rebalance.dry_run, "Print the plan, move nothing");
+         sub.add_option("--threshold", a.rebalance.threshold_pct,
+                        "Points of use between the most and the least used node that are "
+                        "tolerated (default 10)")
+             ->check(CLI::Range(1.0, 100.0))
+             ->type_name("PCT");
+         sub.add_option("--max-moves", a.rebalance.max_moves,
+                        "Replicas moved at most by this plan (default 8)")
+             ->check(CLI::Range(1, 100))
+             ->type_name("N");
+         AddWait(sub, a, "every move is done");
+       },
+       [](Ctx& c) {
+         return RunClusterRebalance(c.api, c.a.rebalance, WaitOf(c, c.env.stderr_tty), c.o);
+       }},
       {{"version"},
        "Show the versions of keelctl, keeld and keel.ko",
        "keelctl's own version always; keeld's and keel.ko's when keeld answers (otherwise\n"
@@ -441,6 +477,7 @@ const char kTopFooter[] =
     "  node drain NAME [--wait [--wait-timeout SECONDS]]\n"
     "  node maintenance NAME [--off]\n"
     "  cluster status\n"
+    "  cluster rebalance [--dry-run] [--threshold PCT] [--max-moves N] [--wait]\n"
     "  version\n"
     "Every command takes --help, -o json and -q.\n"
     "\n"

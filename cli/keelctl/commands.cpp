@@ -653,6 +653,78 @@ int RunNodeDrain(ApiClient& api, const std::string& name, const Wait& wait, cons
   }
 }
 
+namespace {
+
+// Whether the move of `volume`'s replica off `from` is done: the replica
+// left and every replica is in sync.  A volume deleted meanwhile is done.
+Result<bool> MoveDone(ApiClient& api, const std::string& volume, const std::string& from) {
+  Reply r = Send(api, "volume.status", {{"name", volume}}, volume);
+  if (!r.ok) {
+    if (r.error.code == "not_found") return true;
+    return Status::Error(EIO, r.error.message);
+  }
+  const json& set = r.result.contains("replica_set") ? r.result["replica_set"] : json();
+  const json& in = r.result.contains("in_sync") ? r.result["in_sync"] : json();
+  if (!set.is_array() || !in.is_array()) return false;
+  for (const json& rep : set) {
+    if (FieldText(rep, "node") == from) return false;
+  }
+  return set.size() == in.size();
+}
+
+}  // namespace
+
+int RunClusterRebalance(ApiClient& api, const RebalanceArgs& a, const Wait& wait, const Output& o) {
+  Reply r = Send(
+      api, "cluster.rebalance",
+      {{"threshold_pct", a.threshold_pct}, {"max_moves", a.max_moves}, {"dry_run", a.dry_run}}, "");
+  if (!r.ok) return Report(o, r.error);
+  if (o.format == Format::kJson) {
+    PrintJson(o, r.result);
+  } else if (!o.quiet) {
+    o.out << RebalanceText(r.result);
+  }
+  if (!wait.on || a.dry_run) return kExitOk;
+  std::vector<std::pair<std::string, std::string>> moves;
+  const json& list = r.result.contains("moves") ? r.result["moves"] : json();
+  if (list.is_array()) {
+    for (const json& m : list) {
+      if (!m.contains("error")) moves.push_back({FieldText(m, "volume"), FieldText(m, "from")});
+    }
+  }
+  int64_t start = wait.ticker.now_ms();
+  size_t shown = SIZE_MAX;
+  for (;;) {
+    size_t done = 0;
+    for (const auto& [volume, from] : moves) {
+      auto d = MoveDone(api, volume, from);
+      if (!d.ok()) {
+        return Report(o, {kExitError, "error", d.status().message(), "", ""});
+      }
+      if (*d) done++;
+    }
+    if (done == moves.size()) {
+      if (!o.quiet && !moves.empty()) {
+        o.err << "rebalance: " << moves.size() << " of " << moves.size() << " moves done\n";
+      }
+      return kExitOk;
+    }
+    if (done != shown && !o.quiet) {
+      o.err << "rebalance: " << done << " of " << moves.size() << " moves done\n" << std::flush;
+    }
+    shown = done;
+    if (!NextPoll(wait, start)) {
+      return Report(o,
+                    {kExitError, "wait_timeout",
+                     std::to_string(moves.size() - done) + " of " + std::to_string(moves.size()) +
+                         " moves not done after " + Seconds(wait.timeout_s),
+                     "the coordinator goes on with them; watch one with 'keelctl volume "
+                     "inspect NAME --watch'",
+                     ""});
+    }
+  }
+}
+
 int RunVersion(ApiClient& api, const Output& o) {
   if (o.quiet) {
     o.out << KEEL_VERSION << "\n";

@@ -138,6 +138,17 @@ int RunNodeMaintenance(ApiClient& api, const std::string& name, bool on, const O
 // no replicas (the count on err when it changes; exit 1, code "wait_timeout",
 // past wait.timeout_s).
 int RunNodeDrain(ApiClient& api, const std::string& name, const Wait& wait, const Output& o);
+// cluster rebalance: cluster.rebalance's plan (and, unless dry_run, its
+// moves started); with `wait.on`, then volume.status of each moved volume
+// every second until its replica left the old node and every replica is in
+// sync (the count on err when it changes; exit 1, "wait_timeout", past
+// wait.timeout_s).
+struct RebalanceArgs {
+  bool dry_run = false;
+  double threshold_pct = 10;
+  int max_moves = 8;
+};
+int RunClusterRebalance(ApiClient& api, const RebalanceArgs& a, const Wait& wait, const Output& o);
 // keelctl's own version always; keeld's and keel.ko's from node.info when
 // keeld answers (the exit status is the error's when it does not).
 int RunVersion(ApiClient& api, const Output& o);

@@ -1267,3 +1267,104 @@ TEST_CASE("keelctl node drain --wait: -q prints nothing; an error ends the wait"
 
 }  // namespace
 }  // namespace keel
+
+namespace keel {
+namespace {
+
+const uint64_t kGiB = 1ull << 30;
+
+json Plan(bool dry) {
+  return {{"moves",
+           {{{"volume", "v1"}, {"from", "a"}, {"to", "b"}, {"size", 20 * kGiB}},
+            {{"volume", "v2"}, {"from", "a"}, {"to", "c"}, {"size", 10 * kGiB}}}},
+          {"use_before", {{"a", 60.0}, {"b", 10.0}, {"c", 10.0}}},
+          {"use_after", {{"a", 30.0}, {"b", 30.0}, {"c", 20.0}}},
+          {"reason", "balanced: a at 30.0%, c at 20.0%"},
+          {"threshold_pct", 10},
+          {"dry_run", dry}};
+}
+
+// volume.status of a volume with replicas on `nodes`, those in `in_sync` current.
+json Status2(std::vector<std::string> nodes, std::vector<std::string> in_sync) {
+  json set = json::array();
+  for (const auto& n : nodes) set.push_back({{"node", n}, {"slot", 0}});
+  return {{"name", "v"}, {"replica_set", set}, {"in_sync", in_sync}};
+}
+
+}  // namespace
+
+TEST_CASE("keelctl cluster rebalance: the plan, its moves and each node's use") {
+  ScriptedApiClient api;
+  Io io, dry, js;
+  RebalanceArgs a;
+  api.ReplyOk(Plan(false));
+  CHECK(RunClusterRebalance(api, a, NoWait(), io.Text()) == kExitOk);
+  CHECK(api.calls[0].command == "cluster.rebalance");
+  CHECK(api.calls[0].args == json{{"threshold_pct", 10.0}, {"max_moves", 8}, {"dry_run", false}});
+  CHECK(io.out.str() ==
+        "rebalance: moving 2 replicas\n"
+        "\n"
+        "VOLUME  SIZE    FROM  TO\n"
+        "v1      20 GiB  a     b\n"
+        "v2      10 GiB  a     c\n"
+        "\n"
+        "NODE  USE NOW  USE AFTER\n"
+        "a     60.0%    30.0%\n"
+        "b     10.0%    30.0%\n"
+        "c     10.0%    20.0%\n"
+        "\n"
+        "balanced: a at 30.0%, c at 20.0%\n");
+  a.dry_run = true;
+  a.threshold_pct = 5;
+  a.max_moves = 1;
+  json p = Plan(true);
+  p["moves"][1]["error"] = "volume 'v2' is attached on a";
+  api.ReplyOk(p);
+  // --wait with --dry-run: nothing moves, nothing to wait for.
+  FakeTicker t;
+  CHECK(RunClusterRebalance(api, a, t.Waiting(), dry.Text()) == kExitOk);
+  CHECK(api.calls[1].args == json{{"threshold_pct", 5.0}, {"max_moves", 1}, {"dry_run", true}});
+  CHECK(
+      dry.out.str().starts_with("rebalance (dry run): would move 2 replicas\n\n"
+                                "VOLUME  SIZE    FROM  TO  ERROR\n"
+                                "v1      20 GiB  a     b   -\n"
+                                "v2      10 GiB  a     c   volume 'v2' is attached on a\n"));
+  CHECK(t.sleeps.empty());
+  api.ReplyOk({{"moves", json::array()}, {"reason", "balanced: a at 1.0%, b at 0.0%"}});
+  CHECK(RunClusterRebalance(api, {}, NoWait(), js.Text()) == kExitOk);
+  CHECK(js.out.str() == "rebalance: nothing to move\n\nbalanced: a at 1.0%, b at 0.0%\n");
+}
+
+TEST_CASE("keelctl cluster rebalance --wait: until each replica left its node, all in sync") {
+  ScriptedApiClient api;
+  FakeTicker t;
+  Io io;
+  api.ReplyOk(Plan(false));
+  api.ReplyOk(Status2({"a", "b"}, {"a"}));  // v1: b being filled
+  api.ReplyOk(Status2({"a", "c"}, {"a"}));  // v2
+  api.ReplyOk(Status2({"b"}, {"b"}));       // v1 done
+  api.ReplyOk(Status2({"a", "c"}, {"a", "c"}));
+  api.ReplyOk(Status2({"b"}, {"b"}));
+  api.ReplyError("not_found", "volume 'v2' does not exist");  // deleted meanwhile: done
+  CHECK(RunClusterRebalance(api, {}, t.Waiting(), io.Quiet()) == kExitOk);
+  CHECK(api.calls.size() == 7);
+  CHECK(api.calls[1].command == "volume.status");
+  CHECK(api.calls[1].args == json{{"name", "v1"}});
+  CHECK(t.sleeps == std::vector<int64_t>{1000, 1000});
+  CHECK(io.err.str().empty());
+
+  Io text;
+  api.ReplyOk(Plan(false));
+  for (int i = 0; i < 3; ++i) {
+    api.ReplyOk(Status2({"b"}, {"b"}));
+    api.ReplyOk(Status2({"a", "c"}, {"a"}));
+  }
+  CHECK(RunClusterRebalance(api, {}, t.Waiting(2), text.Text()) == kExitError);
+  CHECK(text.err.str() ==
+        "rebalance: 1 of 2 moves done\n"
+        "keelctl: 1 of 2 moves not done after 2s\n"
+        "hint: the coordinator goes on with them; watch one with 'keelctl volume inspect NAME "
+        "--watch'\n");
+}
+
+}  // namespace keel

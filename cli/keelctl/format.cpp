@@ -424,6 +424,48 @@ std::vector<std::string> NotInSync(const json& status) {
   return nodes;
 }
 
+std::string RebalanceText(const json& plan) {
+  const json& moves = Get(plan, "moves");
+  const bool dry = Get(plan, "dry_run").is_boolean() && Get(plan, "dry_run").get<bool>();
+  const size_t n = moves.is_array() ? moves.size() : 0;
+  std::string out;
+  if (n == 0) {
+    out = "rebalance: nothing to move\n";
+  } else {
+    out = std::string(dry ? "rebalance (dry run): would move " : "rebalance: moving ") +
+          std::to_string(n) + (n == 1 ? " replica\n\n" : " replicas\n\n");
+    std::vector<std::vector<std::string>> rows = {{"VOLUME", "SIZE", "FROM", "TO", "ERROR"}};
+    bool errors = false;
+    for (const json& m : moves) {
+      std::string err = Get(m, "error").is_string() ? FieldText(m, "error") : "";
+      errors = errors || !err.empty();
+      rows.push_back({FieldText(m, "volume"), SizeText(m, "size"), FieldText(m, "from"),
+                      FieldText(m, "to"), err.empty() ? "-" : err});
+    }
+    if (!errors) {
+      for (auto& row : rows) row.pop_back();
+    }
+    out += FormatTable(rows);
+  }
+  const json& before = Get(plan, "use_before");
+  const json& after = Get(plan, "use_after");
+  if (before.is_object() && !before.empty()) {
+    std::vector<std::vector<std::string>> rows = {{"NODE", "USE NOW", "USE AFTER"}};
+    auto pct = [](const json& v) {
+      if (!v.is_number()) return std::string("-");
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f%%", v.get<double>());
+      return std::string(buf);
+    };
+    for (const auto& [node, use] : before.items()) {
+      rows.push_back({node, pct(use), pct(after.is_object() ? Get(after, node) : json())});
+    }
+    out += "\n" + FormatTable(rows);
+  }
+  if (Get(plan, "reason").is_string()) out += "\n" + FieldText(plan, "reason") + "\n";
+  return out;
+}
+
 std::string ClusterVolumeText(const json& st, bool color) {
   std::string size = SizeText(st, "size");
   if (Get(st, "size").is_number_unsigned()) size += " (" + FieldText(st, "size") + " bytes)";

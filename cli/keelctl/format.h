@@ -85,5 +85,9 @@ std::vector<std::string> NotInSync(const nlohmann::json& status);
 // epoch and state, where it is attached), then a row per replica: NODE SLOT
 // IN-SYNC STATE PROGRESS.
 std::string ClusterVolumeText(const nlohmann::json& status, bool color);
+// `cluster rebalance`: cluster.rebalance's result: a line saying what it
+// does, the moves (VOLUME SIZE FROM TO, and an error per move that could not
+// start), each node's use before and after, and the plan's reason.
+std::string RebalanceText(const nlohmann::json& plan);
 
 }  // namespace keel

@@ -166,6 +166,12 @@ std::string ApiDispatcher::Handle(std::string_view text) {
       if (!v.ok()) return fail(v.status());
       return OkReply(*v);
     }
+    case Command::kClusterRebalance: {
+      if (!cluster_.rebalance) return NotClustered();
+      auto v = cluster_.rebalance(r.threshold_pct, r.max_moves, r.dry_run);
+      if (!v.ok()) return fail(v.status());
+      return OkReply(*v);
+    }
     case Command::kNodeList:
     case Command::kClusterStatus: {
       const auto& call =

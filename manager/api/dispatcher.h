@@ -32,6 +32,9 @@ struct ClusterApi {
   // node.cordon / node.uncordon / node.drain / node.maintenance.
   enum class NodeFlags { kCordon, kUncordon, kDrain, kMaintenanceOn, kMaintenanceOff };
   std::function<Result<nlohmann::json>(const std::string& node, NodeFlags)> node_flags;
+  // cluster.rebalance: the plan, and unless dry_run its replicas marked moving.
+  std::function<Result<nlohmann::json>(double threshold_pct, uint32_t max_moves, bool dry_run)>
+      rebalance;
 };
 
 class ApiDispatcher {

@@ -208,6 +208,40 @@ TEST_CASE("dispatcher: replicas > 1 needs cluster mode, cluster volumes go to th
   CHECK(r["error"]["code"] == "wrong_type");
   r = f.Call(R"({"api":1,"command":"node.cordon","args":{"name":"n1","force":true}})");
   CHECK(r["error"]["code"] == "unknown_field");
+
+  // cluster.rebalance: defaults, limits, dry run.
+  r = f.Call(R"({"api":1,"command":"cluster.rebalance"})");
+  CHECK(r["error"]["code"] == "invalid_request");  // not wired yet
+  double threshold = 0;
+  uint32_t max_moves = 0;
+  bool dry = true;
+  cluster.rebalance = [&](double t, uint32_t m, bool d) -> Result<nlohmann::json> {
+    threshold = t;
+    max_moves = m;
+    dry = d;
+    return nlohmann::json{{"moves", nlohmann::json::array()}, {"reason", "balanced"}};
+  };
+  f.api->set_cluster(cluster);
+  r = f.Call(R"({"api":1,"command":"cluster.rebalance"})");
+  CHECK(r["result"]["reason"] == "balanced");
+  CHECK(threshold == 10);
+  CHECK(max_moves == 8);
+  CHECK_FALSE(dry);
+  r = f.Call(
+      R"({"api":1,"command":"cluster.rebalance","args":{"threshold_pct":2.5,"max_moves":3,"dry_run":true}})");
+  CHECK(threshold == 2.5);
+  CHECK(max_moves == 3);
+  CHECK(dry);
+  for (const char* bad : {R"({"threshold_pct":0})", R"({"threshold_pct":101})",
+                          R"({"max_moves":0})", R"({"max_moves":101})"}) {
+    r = f.Call(std::string(R"({"api":1,"command":"cluster.rebalance","args":)") + bad + "}");
+    CHECK_MESSAGE(r["error"]["code"] == "invalid_argument", bad);
+  }
+  for (const char* bad :
+       {R"({"threshold_pct":"10"})", R"({"max_moves":1.5})", R"({"dry_run":1})"}) {
+    r = f.Call(std::string(R"({"api":1,"command":"cluster.rebalance","args":)") + bad + "}");
+    CHECK_MESSAGE(r["error"]["code"] == "wrong_type", bad);
+  }
 }
 
 TEST_CASE("dispatcher: attach on another node needs cluster mode") {

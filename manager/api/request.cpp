@@ -41,6 +41,10 @@ const std::vector<CommandSpec>& Commands() {
       {"node.drain", Command::kNodeDrain, {"name"}, {"name"}},
       {"node.maintenance", Command::kNodeMaintenance, {"name", "on"}, {"name"}},
       {"cluster.status", Command::kClusterStatus, {}, {}},
+      {"cluster.rebalance",
+       Command::kClusterRebalance,
+       {"threshold_pct", "max_moves", "dry_run"},
+       {}},
   };
   return kCommands;
 }
@@ -234,6 +238,36 @@ std::variant<Request, ApiError> ParseRequest(std::string_view text) {
                  "field 'on' must be true or false, not " + TypeName(args["on"]));
     }
     r.on = args["on"].get<bool>();
+  }
+  if (args.contains("dry_run")) {
+    if (!args["dry_run"].is_boolean()) {
+      return Err(api_error::kWrongType,
+                 "field 'dry_run' must be true or false, not " + TypeName(args["dry_run"]));
+    }
+    r.dry_run = args["dry_run"].get<bool>();
+  }
+  if (args.contains("threshold_pct")) {
+    const json& t = args["threshold_pct"];
+    if (!t.is_number()) {
+      return Err(api_error::kWrongType,
+                 "field 'threshold_pct' must be a number, not " + TypeName(t));
+    }
+    if (!(t.get<double>() >= 1 && t.get<double>() <= 100)) {
+      return Err(api_error::kInvalidArgument,
+                 "field 'threshold_pct' must be between 1 and 100, not " + t.dump());
+    }
+    r.threshold_pct = t.get<double>();
+  }
+  if (args.contains("max_moves")) {
+    const json& m = args["max_moves"];
+    if (!m.is_number_integer()) {
+      return Err(api_error::kWrongType, "field 'max_moves' must be an integer, not " + TypeName(m));
+    }
+    if (m < 1 || m > 100) {
+      return Err(api_error::kInvalidArgument,
+                 "field 'max_moves' must be between 1 and 100, not " + m.dump());
+    }
+    r.max_moves = m.get<uint32_t>();
   }
   if (args.contains("force")) {
     if (!args["force"].is_boolean()) {

@@ -63,6 +63,7 @@ enum class Command {
   kNodeCordon,
   kNodeUncordon,
   kNodeDrain,
+  kClusterRebalance,
   kNodeMaintenance,
 };
 
@@ -77,6 +78,10 @@ struct Request {
   std::string node;          // volume.attach: the node to attach on ("" = this one)
   bool zone_spread = false;  // volume.create: every replica in another zone, or refuse
   bool on = true;            // node.maintenance: enter (true) or leave (false)
+  // cluster.rebalance: the plan's limits, and whether to only show it.
+  double threshold_pct = 10;
+  uint32_t max_moves = 8;
+  bool dry_run = false;
 };
 
 // Parses one request (without its terminating newline).

@@ -7,6 +7,7 @@
 
 #include "manager/cluster/failover.h"
 #include "manager/cluster/placement.h"
+#include "manager/cluster/rebalance.h"
 #include "manager/cluster/repair.h"
 #include "manager/common/uuid.h"
 #include "manager/log/log.h"
@@ -780,6 +781,45 @@ Result<json> ClusterVolumes::SetNodeFlags(const std::string& node, NodeFlags fla
                 {"replicas", ReplicasOn(volumes, node)}};
   }
   return Status::Error(EAGAIN, "node record of '" + node + "' keeps changing: try again");
+}
+
+Result<json> ClusterVolumes::Rebalance(double threshold_pct, uint32_t max_moves, bool dry_run) {
+  auto all = kvdb_->List(cluster::kVolumesPrefix);
+  if (!all.ok()) return all.status();
+  std::vector<VolumeRecord> volumes;
+  for (const auto& kv : *all) {
+    auto v = VolumeRecordFromKv(kv.key, kv.value);
+    if (v.ok()) volumes.push_back(std::move(v).value());
+  }
+  std::vector<NodeRecord> nodes;
+  for (const auto& n : agent_->registry().All()) nodes.push_back(n.record);
+  RebalanceOptions opts;
+  opts.threshold_pct = threshold_pct;
+  opts.max_moves = max_moves;
+  RebalancePlan plan = PlanRebalance(volumes, nodes, opts);
+  json moves = json::array();
+  for (const RebalanceMove& m : plan.moves) {
+    json j = {{"volume", m.volume}, {"from", m.from}, {"to", m.to}, {"size", m.size}};
+    if (!dry_run) {
+      // The record may have changed since the plan was made: MarkMoving
+      // decides again on the current one.
+      auto e = Update(m.volume, [&](const VolumeRecord& v) -> Result<VolumeRecord> {
+        auto next = MarkMoving(v, m.from);
+        if (!next.ok() && next.status().code() == EALREADY) return v;
+        return next;
+      });
+      if (e.ok()) {
+        KLOG(kInfo, "rebalance: replica to move",
+             {{"volume", m.volume}, {"from", m.from}, {"to", m.to}});
+      } else {
+        j["error"] = e.status().message();
+      }
+    }
+    moves.push_back(std::move(j));
+  }
+  return json{
+      {"moves", moves},        {"use_before", plan.use_before},  {"use_after", plan.use_after},
+      {"reason", plan.reason}, {"threshold_pct", threshold_pct}, {"dry_run", dry_run}};
 }
 
 void ClusterVolumes::OnKernelEvent(const KernelEvent& ev) {

@@ -108,6 +108,10 @@ class ClusterVolumes {
   // record (CAS).
   enum class NodeFlags { kCordon, kUncordon, kDrain, kMaintenanceOn, kMaintenanceOff };
   Result<nlohmann::json> SetNodeFlags(const std::string& node, NodeFlags flags);
+  // cluster.rebalance (manager/cluster/rebalance.h): the plan over the
+  // records; unless `dry_run`, each move's replica marked moving by CAS
+  // (the coordinator then moves it).
+  Result<nlohmann::json> Rebalance(double threshold_pct, uint32_t max_moves, bool dry_run);
 
   // One reconcile round (main thread): see the top of this file.
   void Reconcile();

@@ -424,6 +424,9 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
               break;
           }
           return cv->SetNodeFlags(node, F::kMaintenanceOff);
+        },
+        [cv](double threshold, uint32_t max_moves, bool dry_run) {
+          return cv->Rebalance(threshold, max_moves, dry_run);
         }});
   }
   ApiServer::Options sopts;
