@@ -685,9 +685,11 @@ int RunClusterRebalance(ApiClient& api, const RebalanceArgs& a, const Wait& wait
     o.out << RebalanceText(r.result);
   }
   if (!wait.on || a.dry_run) return kExitOk;
+  // This plan's moves, and those of earlier ones still going on.
   std::vector<std::pair<std::string, std::string>> moves;
-  const json& list = r.result.contains("moves") ? r.result["moves"] : json();
-  if (list.is_array()) {
+  for (const char* key : {"in_progress", "moves"}) {
+    const json& list = r.result.contains(key) ? r.result[key] : json();
+    if (!list.is_array()) continue;
     for (const json& m : list) {
       if (!m.contains("error")) moves.push_back({FieldText(m, "volume"), FieldText(m, "from")});
     }

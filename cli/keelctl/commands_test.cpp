@@ -1360,6 +1360,19 @@ TEST_CASE("keelctl cluster rebalance --wait: until each replica left its node, a
     api.ReplyOk(Status2({"a", "c"}, {"a"}));
   }
   CHECK(RunClusterRebalance(api, {}, t.Waiting(2), text.Text()) == kExitError);
+  // Nothing new to move, but an earlier rebalance's move goes on: printed,
+  // and waited for.
+  Io going;
+  api.ReplyOk({{"moves", json::array()},
+               {"in_progress", {{{"volume", "v9"}, {"from", "a"}, {"size", kGiB}}}},
+               {"reason", "no replica can move: a at 50.0%, b at 0.0%"}});
+  api.ReplyOk(Status2({"a", "b"}, {"a"}));
+  api.ReplyOk(Status2({"b"}, {"b"}));
+  CHECK(RunClusterRebalance(api, {}, t.Waiting(), going.Text()) == kExitOk);
+  CHECK(going.out.str() ==
+        "rebalance: nothing to move\n\nno replica can move: a at 50.0%, b at 0.0%\n"
+        "in progress: v9 off a\n");
+  CHECK(going.err.str() == "rebalance: 0 of 1 moves done\nrebalance: 1 of 1 moves done\n");
   CHECK(text.err.str() ==
         "rebalance: 1 of 2 moves done\n"
         "keelctl: 1 of 2 moves not done after 2s\n"

@@ -463,6 +463,14 @@ std::string RebalanceText(const json& plan) {
     out += "\n" + FormatTable(rows);
   }
   if (Get(plan, "reason").is_string()) out += "\n" + FieldText(plan, "reason") + "\n";
+  const json& going = Get(plan, "in_progress");
+  if (going.is_array() && !going.empty()) {
+    std::vector<std::string> names;
+    for (const json& m : going) {
+      names.push_back(FieldText(m, "volume") + " off " + FieldText(m, "from"));
+    }
+    out += "in progress: " + Join(names) + "\n";
+  }
   return out;
 }
 

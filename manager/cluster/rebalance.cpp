@@ -118,6 +118,11 @@ RebalancePlan PlanRebalance(const std::vector<VolumeRecord>& volumes,
   }
 
   for (const NodeRecord& n : sim) plan.use_after[n.name] = Use(n);
+  for (const VolumeRecord& v : volumes) {
+    for (const ReplicaRef& r : v.replica_set) {
+      if (r.moving) plan.in_progress.push_back({v.name, r.node, "", v.size});
+    }
+  }
   auto [most, least] = Extremes(sim);
   if (plan.moves.size() >= options.max_moves) {
     plan.reason = "stopped at " + std::to_string(options.max_moves) + " moves (max_moves)";
@@ -129,7 +134,12 @@ RebalancePlan PlanRebalance(const std::vector<VolumeRecord>& volumes,
     plan.reason = Use(*most) - Use(*least) <= options.threshold_pct
                       ? "balanced: " + where
                       : "no replica can move: " + where +
-                            " (attached there, still being filled, or no node fits it)";
+                            " (attached there, still being filled or moved, or no node fits it)";
+  }
+  if (!plan.in_progress.empty()) {
+    plan.reason += "; " + std::to_string(plan.in_progress.size()) +
+                   (plan.in_progress.size() == 1 ? " move" : " moves") +
+                   " of an earlier rebalance still in progress";
   }
   return plan;
 }

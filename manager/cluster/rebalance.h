@@ -46,6 +46,9 @@ struct RebalancePlan {
   std::map<std::string, double> use_before;  // node -> percent of capacity promised
   std::map<std::string, double> use_after;   // with every move done
   std::string reason;                        // why the plan ends where it does
+  // Moves of earlier plans not done yet: replicas still marked moving
+  // (`to` empty: the coordinator picks it when it adds the replacement).
+  std::vector<RebalanceMove> in_progress;
 };
 
 RebalancePlan PlanRebalance(const std::vector<VolumeRecord>& volumes,

@@ -92,6 +92,9 @@ TEST_CASE("rebalance: volumes not settled, cordoned or down nodes, max_moves") {
   RebalancePlan plan = PlanRebalance({filling, moving, ok}, nodes, {});
   REQUIRE(plan.moves.size() == 1);
   CHECK(plan.moves[0] == RebalanceMove{"v3", "a", "c", 5 * kGiB});
+  REQUIRE(plan.in_progress.size() == 1);
+  CHECK(plan.in_progress[0] == RebalanceMove{"v2", "a", "", 10 * kGiB});
+  CHECK(plan.reason.ends_with("; 1 move of an earlier rebalance still in progress"));
 
   nodes[2].state = NodeState::kDown;
   nodes[0].cordoned = true;

@@ -817,9 +817,17 @@ Result<json> ClusterVolumes::Rebalance(double threshold_pct, uint32_t max_moves,
     }
     moves.push_back(std::move(j));
   }
-  return json{
-      {"moves", moves},        {"use_before", plan.use_before},  {"use_after", plan.use_after},
-      {"reason", plan.reason}, {"threshold_pct", threshold_pct}, {"dry_run", dry_run}};
+  json in_progress = json::array();
+  for (const RebalanceMove& m : plan.in_progress) {
+    in_progress.push_back({{"volume", m.volume}, {"from", m.from}, {"size", m.size}});
+  }
+  return json{{"moves", moves},
+              {"in_progress", in_progress},
+              {"use_before", plan.use_before},
+              {"use_after", plan.use_after},
+              {"reason", plan.reason},
+              {"threshold_pct", threshold_pct},
+              {"dry_run", dry_run}};
 }
 
 void ClusterVolumes::OnKernelEvent(const KernelEvent& ev) {

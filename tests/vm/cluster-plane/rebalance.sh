@@ -46,13 +46,12 @@ out=$(keelctl 2 cluster rebalance --dry-run)
 echo "$out"
 grep -q "would move 2 replicas" <<< "$out" || fail "dry run: $out"
 expect_eq "dry run moved nothing" "$(replicas_of b),$(replicas_of c)" n1,n1
-out=$(keelctl 2 cluster rebalance -o json)
-echo "$out"
-expect_eq "moves" "$(field '" ".join(m["volume"] + ":" + m["from"] + ">" + m["to"] for m in r["moves"])' <<< "$out")" \
-	"b:n1>n2 c:n1>n3"
 t0=$SECONDS
-keelctl 2 cluster rebalance --wait --wait-timeout 120 > /tmp/rb.out 2>&1 || { cat /tmp/rb.out; fail "rebalance --wait"; }
-cat /tmp/rb.out
+keelctl 2 cluster rebalance -o json --wait --wait-timeout 120 > /tmp/rb.json 2> /tmp/rb.err ||
+	{ cat /tmp/rb.json /tmp/rb.err; fail "rebalance --wait"; }
+cat /tmp/rb.json /tmp/rb.err
+expect_eq "moves" "$(field '" ".join(m["volume"] + ":" + m["from"] + ">" + m["to"] for m in r["moves"])' < /tmp/rb.json)" \
+	"b:n1>n2 c:n1>n3"
 expect_eq "b moved" "$(replicas_of b)" n2
 expect_eq "c moved" "$(replicas_of c)" n3
 expect_eq "a stays with its disk" "$(replicas_of a)" n1
