@@ -144,7 +144,8 @@ RebalancePlan PlanRebalance(const std::vector<VolumeRecord>& volumes,
   return plan;
 }
 
-Result<VolumeRecord> MarkMoving(const VolumeRecord& v, const std::string& from) {
+Result<VolumeRecord> MarkMoving(const VolumeRecord& v, const std::string& from,
+                                const std::string& to) {
   if (!v.FindReplica(from)) {
     return Status::Error(ENOENT, "volume '" + v.name + "' has no replica on " + from);
   }
@@ -159,6 +160,7 @@ Result<VolumeRecord> MarkMoving(const VolumeRecord& v, const std::string& from) 
     if (r.node != from) continue;
     if (r.moving) return Status::Error(EALREADY, "the replica on " + from + " is moving already");
     r.moving = true;
+    r.move_to = to;
   }
   return out;
 }

@@ -54,8 +54,10 @@ struct RebalancePlan {
 RebalancePlan PlanRebalance(const std::vector<VolumeRecord>& volumes,
                             const std::vector<NodeRecord>& nodes, const RebalanceOptions& options);
 
-// `from`'s replica of `volume` marked moving.  ENOENT: no replica there;
-// EALREADY: moving already; EBUSY: the volume is attached there or not ready.
-Result<VolumeRecord> MarkMoving(const VolumeRecord& volume, const std::string& from);
+// `from`'s replica of `volume` marked moving, to `to` ("" = wherever the
+// coordinator picks).  ENOENT: no replica there; EALREADY: moving already;
+// EBUSY: the volume is attached there or not ready.
+Result<VolumeRecord> MarkMoving(const VolumeRecord& volume, const std::string& from,
+                                const std::string& to = "");
 
 }  // namespace keel::cluster

@@ -123,6 +123,18 @@ TEST_CASE("rebalance: a moving replica is moved as a drained one is") {
   RepairStep add = NextRepair(v, nodes, 0, 600'000);
   REQUIRE(add.kind == RepairStep::Kind::kAdd);
   CHECK(add.node == "c");
+  // The plan's destination is used while it fits, whatever the free space
+  // says meanwhile; otherwise the coordinator's pick.
+  std::vector<NodeRecord> more = {Node("a", 40), Node("b", 90), Node("c", 90), Node("d", 50)};
+  VolumeRecord to_d = Must(MarkMoving(Volume("db", 20, {"a", "b"}), "a", "d"));
+  CHECK(to_d.replica_set[0].move_to == "d");
+  CHECK(VolumeRecordFromJson(VolumeRecordToJson(to_d))->replica_set[0].move_to == "d");
+  CHECK(NextRepair(to_d, more, 0, 600'000).node == "d");
+  more[3].cordoned = true;
+  CHECK(NextRepair(to_d, more, 0, 600'000).node == "c");
+  VolumeRecord bad = v;
+  bad.replica_set[1].move_to = "c";  // not moving
+  CHECK(ValidateVolumeRecord(bad).message().ends_with("has move_to but is not moving"));
   CHECK(add.reason == "rebalance: moving the replica off a");
   RepairStep sync = NextRepair(add.next, nodes, 0, 600'000);
   REQUIRE(sync.kind == RepairStep::Kind::kSync);

@@ -433,6 +433,11 @@ Status ValidateVolumeRecord(const VolumeRecord& v) {
       return Invalid(what, "slot " + std::to_string(r.slot) + " is used by two replicas");
     }
     if (r.port && *r.port == 0) return Invalid(what, "replica on '" + r.node + "' has port 0");
+    if (!r.move_to.empty()) {
+      if (!r.moving)
+        return Invalid(what, "replica on '" + r.node + "' has move_to but is not moving");
+      if (s = ValidateName("move_to", r.move_to); !s.ok()) return Invalid(what, s.message());
+    }
   }
   if (v.in_sync.empty() && !deleting) {
     return Invalid(what, "in_sync is empty: no replica would be current");
@@ -499,6 +504,7 @@ std::string VolumeRecordToJson(const VolumeRecord& v) {
     if (r.port) e["port"] = *r.port;
     if (r.synced_epoch) e["synced_epoch"] = *r.synced_epoch;
     if (r.moving) e["moving"] = true;
+    if (!r.move_to.empty()) e["move_to"] = r.move_to;
     replicas.push_back(std::move(e));
   }
   json secret = {{"kind", v.secret.kind == VolumeSecret::Kind::kCluster ? "cluster" : "volume"}};
@@ -578,6 +584,13 @@ Result<VolumeRecord> VolumeRecordFromJson(std::string_view text) {
           r.synced_epoch = rf.U64Value("synced_epoch", *se, UINT64_MAX);
         }
         rf.Bool("moving", &r.moving, /*optional=*/true);
+        if (const json* to = rf.Get("move_to", /*optional=*/true)) {
+          if (to->is_string()) {
+            r.move_to = to->get<std::string>();
+          } else {
+            rf.WrongType("move_to", "a string", *to);
+          }
+        }
         rf.NoOthers();
         if (!rf.ok()) f.Fail(at + rf.status().message());
         v.replica_set.push_back(std::move(r));

@@ -117,6 +117,7 @@ struct ReplicaRef {
   // replacement is added and filled, then this one leaves), as for a
   // replica on a draining node.
   bool moving = false;
+  std::string move_to{};  // the node the rebalance chose; "" = the coordinator's pick
 
   friend bool operator==(const ReplicaRef&, const ReplicaRef&) = default;
 };

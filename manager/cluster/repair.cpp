@@ -203,7 +203,16 @@ RepairStep NextRepair(const VolumeRecord& v, const std::vector<NodeRecord>& node
       staying++;
       if (!v.IsInSync(o.node) && on && on->state == NodeState::kUp) filling = o.node;
     }
-    if (staying < v.replicas) return Add(v, r.node, nodes, why);
+    if (staying < v.replicas) {
+      // A rebalance chose where it goes: there, if that node still fits.
+      if (r.moving && !r.move_to.empty()) {
+        for (const NodeRecord& to : nodes) {
+          if (to.name != r.move_to) continue;
+          if (RepairStep s = Add(v, r.node, {to}, why); s.kind == RepairStep::Kind::kAdd) return s;
+        }
+      }
+      return Add(v, r.node, nodes, why);
+    }
     if (!filling.empty()) {
       return Wait(r.node,
                   why + ": waiting for the new replica on " + filling + " to be in sync" +

@@ -804,7 +804,7 @@ Result<json> ClusterVolumes::Rebalance(double threshold_pct, uint32_t max_moves,
       // The record may have changed since the plan was made: MarkMoving
       // decides again on the current one.
       auto e = Update(m.volume, [&](const VolumeRecord& v) -> Result<VolumeRecord> {
-        auto next = MarkMoving(v, m.from);
+        auto next = MarkMoving(v, m.from, m.to);
         if (!next.ok() && next.status().code() == EALREADY) return v;
         return next;
       });
