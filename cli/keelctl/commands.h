@@ -141,8 +141,8 @@ int RunNodeDrain(ApiClient& api, const std::string& name, const Wait& wait, cons
 // cluster rebalance: cluster.rebalance's plan (and, unless dry_run, its
 // moves started); with `wait.on`, then volume.status of each moved volume
 // (this plan's and those still in progress from earlier ones) every second
-// until its replica left the old node and every replica is in sync (the count on err when it changes; exit 1, "wait_timeout", past
-// wait.timeout_s).
+// until its replica left the old node and every replica is in sync (the count on err when it
+// changes; exit 1, "wait_timeout", past wait.timeout_s).
 struct RebalanceArgs {
   bool dry_run = false;
   double threshold_pct = 10;
