@@ -14,7 +14,7 @@
 #    drain finishes, and the volume attached on the new node reads the
 #    bytes written before.
 # vm-kernels: one
-# vm-cost: 90
+# vm-cost: 120
 # vm-timeout: 400
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
