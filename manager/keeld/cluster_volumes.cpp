@@ -878,34 +878,24 @@ Status ClusterVolumes::HandlePeerEvent(const PeerEvent& pe) {
       if (r.slot == pe.slot) ref = &r;
     }
     if (!ref) return Status();
-    if (filling) {
-      // The sync source of a detached volume: a filled replica is current
-      // (nothing writes while detached); a lost one is out of sync
-      // already, and no IO waits for it.
-      if (pe.type != KEEL_EVENT_PEER_IN_SYNC) return Status();
-      auto next = MarkFilled(v, ref->node, options_.node);
-      if (!next.ok()) {
-        int c = next.status().code();
-        return c == EALREADY || c == ESTALE || c == ENOENT ? Status() : next.status();
-      }
-      Status s = Put(*e, *next);
-      if (s.ok()) {
-        KLOG(kInfo, "replica filled while detached: in sync recorded",
-             {{"volume", name}, {"node", ref->node}, {"source", options_.node}});
-        return s;
-      }
-      if (s.code() != EAGAIN) return s;
-      continue;
-    }
+    // The sync source of a detached volume: a lost peer is out of sync
+    // already, and no IO waits for it.
+    if (filling && pe.type != KEEL_EVENT_PEER_IN_SYNC) return Status();
     if (pe.type == KEEL_EVENT_PEER_IN_SYNC) {
-      auto next = MarkInSync(v, ref->node, v.attached_epoch);
+      // Filled while detached, the copy is current (nothing writes then);
+      // resynced under the attachment, it is current if that attachment is.
+      auto next = filling ? MarkFilled(v, ref->node, options_.node)
+                          : MarkInSync(v, ref->node, v.attached_epoch);
       if (!next.ok()) {
         int c = next.status().code();
         return c == EALREADY || c == ESTALE || c == ENOENT ? Status() : next.status();
       }
       Status s = Put(*e, *next);
       if (s.ok()) {
-        KLOG(kInfo, "replica in sync recorded", {{"volume", name}, {"node", ref->node}});
+        KLOG(kInfo,
+             filling ? "replica filled while detached: in sync recorded"
+                     : "replica in sync recorded",
+             {{"volume", name}, {"node", ref->node}});
         return s;
       }
       if (s.code() != EAGAIN) return s;
