@@ -1,7 +1,7 @@
 // The real socket client against a real UNIX socket server (a thread in this
 // process): the framing of docs/api.md, and every way of getting no usable
 // reply, down to keelctl's message and exit status.
-#include "cli/keelctl/api_client.h"
+#include "manager/api/api_client.h"
 
 #include <doctest/doctest.h>
 #include <sys/socket.h>

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/keelctl/api_client.h"
 #include "cli/keelctl/commands.h"
+#include "manager/api/api_client.h"
 
 namespace keel {
 

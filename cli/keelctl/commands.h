@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/keelctl/api_client.h"
+#include "manager/api/api_client.h"
 #include "manager/common/status.h"
 
 namespace keel {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/keelctl/api_client.h"
+#include "manager/api/api_client.h"
 
 namespace keel {
 

@@ -172,6 +172,12 @@ std::string ApiDispatcher::Handle(std::string_view text) {
       if (!v.ok()) return fail(v.status());
       return OkReply(*v);
     }
+    case Command::kClusterVolumes: {
+      if (!cluster_.volume_list) return NotClustered();
+      auto v = cluster_.volume_list();
+      if (!v.ok()) return fail(v.status());
+      return OkReply(*v);
+    }
     case Command::kNodeList:
     case Command::kClusterStatus: {
       const auto& call =

@@ -29,6 +29,8 @@ struct ClusterApi {
   std::function<Result<nlohmann::json>(const std::string& name, bool force)> volume_delete;
   // volume.status: the record and, from the attached node, its peers' sync.
   std::function<Result<nlohmann::json>(const std::string& name)> volume_status;
+  // cluster.volumes: every volume record in etcd, {"volumes": [...]}.
+  std::function<Result<nlohmann::json>()> volume_list;
   // node.cordon / node.uncordon / node.drain / node.maintenance.
   enum class NodeFlags { kCordon, kUncordon, kDrain, kMaintenanceOn, kMaintenanceOff };
   std::function<Result<nlohmann::json>(const std::string& node, NodeFlags)> node_flags;

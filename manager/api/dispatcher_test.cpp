@@ -191,6 +191,16 @@ TEST_CASE("dispatcher: replicas > 1 needs cluster mode, cluster volumes go to th
   f.api->set_cluster(cluster);
   r = f.Call(R"({"api":1,"command":"volume.status","args":{"name":"db"}})");
   CHECK(r["result"]["epoch"] == 7);
+  r = f.Call(R"({"api":1,"command":"cluster.volumes"})");
+  CHECK(r["error"]["code"] == "invalid_request");  // not wired yet
+  cluster.volume_list = []() -> Result<nlohmann::json> {
+    return nlohmann::json{{"volumes", {{{"name", "db"}}}}};
+  };
+  f.api->set_cluster(cluster);
+  r = f.Call(R"({"api":1,"command":"cluster.volumes"})");
+  CHECK(r["result"]["volumes"][0]["name"] == "db");
+  r = f.Call(R"({"api":1,"command":"cluster.volumes","args":{"name":"db"}})");
+  CHECK(r["error"]["code"] == "unknown_field");
   r = f.Call(R"({"api":1,"command":"node.drain","args":{"name":"n1"}})");
   CHECK(flagged == "n1");
   CHECK(how == ClusterApi::NodeFlags::kDrain);

@@ -41,6 +41,7 @@ const std::vector<CommandSpec>& Commands() {
       {"node.drain", Command::kNodeDrain, {"name"}, {"name"}},
       {"node.maintenance", Command::kNodeMaintenance, {"name", "on"}, {"name"}},
       {"cluster.status", Command::kClusterStatus, {}, {}},
+      {"cluster.volumes", Command::kClusterVolumes, {}, {}},
       {"cluster.rebalance",
        Command::kClusterRebalance,
        {"threshold_pct", "max_moves", "dry_run"},

@@ -65,6 +65,7 @@ enum class Command {
   kNodeDrain,
   kClusterRebalance,
   kNodeMaintenance,
+  kClusterVolumes,  // cluster mode: every volume record
 };
 
 struct Request {

@@ -173,6 +173,22 @@ Status ApplyConfigJson(const json& j, Config* c) {
       s = GetU32(v, key, 0, 7 * 24 * 3600, &c->rereplication_grace_s);
     } else if (key == "create_timeout_s") {
       s = GetU32(v, key, 10, 24 * 3600, &c->create_timeout_s);
+    } else if (key == "docker_plugin_socket") {
+      s = GetString(v, key, &c->docker_plugin_socket);
+    } else if (key == "docker_mount_root") {
+      s = GetString(v, key, &c->docker_mount_root);
+    } else if (key == "docker_default_size") {
+      if (v.is_string()) {
+        auto size = ParseSize(v.get<std::string>());
+        if (!size.ok()) return Bad(key, size.status().message());
+        c->docker_default_size = *size;
+      } else if (v.is_number_unsigned()) {
+        c->docker_default_size = v.get<uint64_t>();
+      } else {
+        return Bad(key, "must be a size (\"10G\") or a number of bytes");
+      }
+    } else if (key == "docker_default_fs") {
+      s = GetString(v, key, &c->docker_default_fs);
     } else if (key == "replication_port_base") {
       // Kernel ids go up to 65535 - base at most; ids are small in practice.
       s = GetU32(v, key, 1024, 60000, &c->replication_port_base);
@@ -220,6 +236,17 @@ Status ValidateConfig(const Config& c) {
   // sockaddr_un.sun_path is 108 bytes with the terminating NUL.
   if (c.api_socket.size() > 107) return Bad("api_socket", "longer than 107 bytes");
   if (c.pool_capacity && *c.pool_capacity == 0) return Bad("pool_capacity", "must not be 0");
+  if (!c.docker_plugin_socket.empty() &&
+      (c.docker_plugin_socket[0] != '/' || c.docker_plugin_socket.size() > 107)) {
+    return Bad("docker_plugin_socket", "must be \"\" or an absolute path of at most 107 bytes");
+  }
+  if (!c.docker_mount_root.empty() && c.docker_mount_root[0] != '/') {
+    return Bad("docker_mount_root", "must be an absolute path");
+  }
+  if (c.docker_default_size < (1 << 20)) return Bad("docker_default_size", "must be at least 1M");
+  if (c.docker_default_fs != "ext4" && c.docker_default_fs != "xfs") {
+    return Bad("docker_default_fs", "'" + c.docker_default_fs + "' is not ext4 or xfs");
+  }
   for (const auto& e : c.etcd_endpoints) {
     bool scheme = e.rfind("http://", 0) == 0 || e.rfind("https://", 0) == 0;
     auto hostport = e.substr(e.find("://") == std::string::npos ? 0 : e.find("://") + 3);
@@ -296,6 +323,10 @@ std::string DataAddress(const Config& c) {
   return host;
 }
 
+std::string DockerMountRoot(const Config& c) {
+  return c.docker_mount_root.empty() ? c.data_dir + "/mounts" : c.docker_mount_root;
+}
+
 nlohmann::json ConfigToJson(const Config& c) {
   json j = {{"node_name", c.node_name},
             {"labels", c.labels},
@@ -319,7 +350,11 @@ nlohmann::json ConfigToJson(const Config& c) {
             {"lease_ttl_s", c.lease_ttl_s},
             {"replication_port_base", c.replication_port_base},
             {"rereplication_grace_s", c.rereplication_grace_s},
-            {"create_timeout_s", c.create_timeout_s}};
+            {"create_timeout_s", c.create_timeout_s},
+            {"docker_plugin_socket", c.docker_plugin_socket},
+            {"docker_mount_root", c.docker_mount_root},
+            {"docker_default_size", c.docker_default_size},
+            {"docker_default_fs", c.docker_default_fs}};
   if (c.pool_capacity) j["pool_capacity"] = *c.pool_capacity;
   return j;
 }

@@ -41,6 +41,11 @@ struct Config {
   uint32_t max_request_bytes = 65536;  // larger requests are refused
   uint32_t max_clients = 1024;         // connections served at once
   uint32_t reconcile_interval_s = 30;  // periodic reconcile with the kernel
+  // The Docker volume plugin (docs/docker-plugin.md); "" = not served.
+  std::string docker_plugin_socket = "/run/docker/plugins/keel.sock";
+  std::string docker_mount_root;               // "": <data_dir>/mounts
+  uint64_t docker_default_size = 10ull << 30;  // a volume created without -o size
+  std::string docker_default_fs = "ext4";      // ext4 or xfs, without -o fs
 };
 
 // Applies the keys of `j` (a JSON object) over `*config`.
@@ -69,5 +74,8 @@ std::string BusSecretKeyFile(const Config& config);
 // The data address in effect: data_address, or the host of bus_endpoint
 // ("" if neither gives an IP literal).
 std::string DataAddress(const Config& config);
+// Where the Docker plugin mounts volumes: docker_mount_root or
+// <data_dir>/mounts.
+std::string DockerMountRoot(const Config& config);
 
 }  // namespace keel

@@ -141,6 +141,31 @@ TEST_CASE("config: cluster mode keys and their defaults") {
   CHECK_FALSE(Apply(R"({"create_timeout_s":9})", &c).ok());  // below any live create
 }
 
+TEST_CASE("config: the Docker plugin's keys") {
+  Config c;
+  c.node_name = "n1";
+  CHECK(c.docker_plugin_socket == "/run/docker/plugins/keel.sock");
+  CHECK(DockerMountRoot(c) == "/var/lib/keel/mounts");
+  CHECK(c.docker_default_size == 10ull << 30);
+  REQUIRE(Apply(R"({"docker_plugin_socket":"","docker_mount_root":"/mnt/keel",
+                    "docker_default_size":"1G","docker_default_fs":"xfs"})",
+                &c)
+              .ok());
+  CHECK(ValidateConfig(c).ok());
+  CHECK(c.docker_plugin_socket.empty());
+  CHECK(DockerMountRoot(c) == "/mnt/keel");
+  CHECK(c.docker_default_size == 1ull << 30);
+  CHECK_FALSE(Apply(R"({"docker_default_size":"lots"})", &c).ok());
+  for (const char* bad :
+       {R"({"docker_plugin_socket":"keel.sock"})", R"({"docker_mount_root":"mnt"})",
+        R"({"docker_default_fs":"btrfs"})", R"({"docker_default_size":1024})"}) {
+    CAPTURE(bad);
+    Config b = c;
+    REQUIRE(Apply(bad, &b).ok());
+    CHECK_FALSE(ValidateConfig(b).ok());
+  }
+}
+
 TEST_CASE("config: files") {
   TempDir dir;
   Config c = Valid();

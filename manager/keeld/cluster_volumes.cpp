@@ -729,6 +729,22 @@ Result<json> ClusterVolumes::VolumeStatus(const std::string& name) {
   return j;
 }
 
+Result<json> ClusterVolumes::List() {
+  auto all = kvdb_->List(cluster::kVolumesPrefix);
+  if (!all.ok()) return all.status();
+  json out = json::array();
+  for (const auto& kv : *all) {
+    auto v = VolumeRecordFromKv(kv.key, kv.value);
+    if (v.ok()) {
+      out.push_back(ClusterVolumeToJson(*v));
+    } else {
+      auto name = cluster::NameFromKey(cluster::kVolumesPrefix, kv.key);
+      out.push_back({{"name", name.ok() ? *name : kv.key}, {"error", v.status().message()}});
+    }
+  }
+  return json{{"volumes", out}};
+}
+
 Result<json> ClusterVolumes::SetNodeFlags(const std::string& node, NodeFlags flags) {
   for (int attempt = 0; attempt < 5; attempt++) {
     auto kv = kvdb_->Get(cluster::NodeKey(node));

@@ -104,6 +104,9 @@ class ClusterVolumes {
   // volume.status (docs/api.md): the record plus, from the attached node,
   // each peer's state and resync progress.
   Result<nlohmann::json> VolumeStatus(const std::string& name);
+  // cluster.volumes: every volume record, by name ({"volumes": [...]});
+  // a record that does not parse is listed with its name and "error".
+  Result<nlohmann::json> List();
   // node.cordon / node.uncordon / node.drain / node.maintenance on `node`'s
   // record (CAS).
   enum class NodeFlags { kCordon, kUncordon, kDrain, kMaintenanceOn, kMaintenanceOff };

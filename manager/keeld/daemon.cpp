@@ -22,6 +22,7 @@
 #include <optional>
 #include <thread>
 
+#include "manager/api/api_client.h"
 #include "manager/api/dispatcher.h"
 #include "manager/api/request.h"
 #include "manager/api/server.h"
@@ -33,6 +34,11 @@
 #include "manager/kvdb/etcd_kvdb.h"
 #include "manager/kvdb/sqlite_kvdb.h"
 #include "manager/log/log.h"
+#include "manager/plugin/keeld_api.h"
+#include "manager/plugin/mount_refs.h"
+#include "manager/plugin/plugin_server.h"
+#include "manager/plugin/system_mounter.h"
+#include "manager/plugin/volume_driver.h"
 #include "manager/state/state_store.h"
 #include "manager/volume/filesystem.h"
 #include "manager/volume/volume_manager.h"
@@ -409,6 +415,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
         [cv](const std::string& name, bool force) { return cv->Detach(name, force); },
         [cv](const std::string& name, bool force) { return cv->Delete(name, force); },
         [cv](const std::string& name) { return cv->VolumeStatus(name); },
+        [cv] { return cv->List(); },
         [cv](const std::string& node, ClusterApi::NodeFlags f) {
           using F = ClusterVolumes::NodeFlags;
           switch (f) {
@@ -438,6 +445,49 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
   auto server =
       ApiServer::Listen(sopts, [&](std::string_view req) { return dispatcher.Handle(req); });
   if (!server.ok()) return Fatal("cannot serve the API", server.status());
+
+  // The Docker volume plugin (docs/docker-plugin.md): its own threads, a
+  // client of the API socket above like any other, so its requests queue
+  // with everyone's and a slow mkfs never stalls this loop.
+  std::unique_ptr<SocketApiClient> plugin_client;
+  std::unique_ptr<plugin::KeeldApi> plugin_api;
+  std::unique_ptr<plugin::SqliteMountRefs> mount_refs;
+  plugin::SystemMounter mounter;
+  std::unique_ptr<plugin::VolumeDriver> driver;
+  std::unique_ptr<plugin::PluginServer> plugin_server;
+  if (!cfg.docker_plugin_socket.empty()) {
+    auto refs = plugin::SqliteMountRefs::Open(cfg.data_dir + "/docker.db");
+    if (!refs.ok()) return Fatal("cannot open the Docker plugin's mount ids", refs.status());
+    mount_refs = std::move(refs).value();
+    // A mount waits for attach (replica nodes answering) and mkfs.
+    plugin_client = std::make_unique<SocketApiClient>(cfg.api_socket, std::chrono::seconds(180));
+    plugin_api = std::make_unique<plugin::KeeldApi>(plugin_client.get());
+    plugin::DriverOptions dopts;
+    dopts.mount_root = DockerMountRoot(cfg);
+    dopts.default_size = cfg.docker_default_size;
+    dopts.default_fs = cfg.docker_default_fs;
+    dopts.cluster = agent != nullptr;
+    driver =
+        std::make_unique<plugin::VolumeDriver>(dopts, plugin_api.get(), &mounter, mount_refs.get());
+    auto cleared = driver->Recover();
+    if (!cleared.ok()) return Fatal("cannot recover the Docker plugin's mounts", cleared.status());
+    plugin::PluginServer::Options popts;
+    popts.path = cfg.docker_plugin_socket;
+    popts.allowed_uid = geteuid();
+    auto ps = plugin::PluginServer::Listen(
+        popts, [&driver](std::string_view path, std::string_view body) {
+          auto r = driver->Handle(path, body);
+          return plugin::PluginServer::Reply{r.http_status, r.body.dump()};
+        });
+    if (!ps.ok()) {
+      return Fatal(
+          "cannot serve the Docker plugin socket (set docker_plugin_socket, or \"\" "
+          "to turn the plugin off)",
+          ps.status());
+    }
+    plugin_server = std::move(ps).value();
+    plugin_server->Start();
+  }
 
   bool reconcile_needed = false;
   auto next_reconcile =
@@ -503,7 +553,11 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
                                   "lease_ttl_s",
                                   "replication_port_base",
                                   "rereplication_grace_s",
-                                  "create_timeout_s"}) {
+                                  "create_timeout_s",
+                                  "docker_plugin_socket",
+                                  "docker_mount_root",
+                                  "docker_default_size",
+                                  "docker_default_fs"}) {
             if (ConfigToJson(n)[key] != ConfigToJson(cfg)[key]) {
               KLOG(kWarning, "config key changed but needs a restart", {{"key", key}});
             }
@@ -523,6 +577,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
   KLOG(kInfo, "keeld ready",
        {{"node", cfg.node_name},
         {"socket", cfg.api_socket},
+        {"docker_plugin", cfg.docker_plugin_socket.empty() ? "off" : cfg.docker_plugin_socket},
         {"pool", cfg.pool_dir},
         {"capacity", FormatSize(PoolCapacity(cfg))},
         {"module", info->version},
@@ -555,7 +610,10 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
       std::chrono::milliseconds(1000));
 
   sd_notify(0, "STOPPING=1");
+  // The API socket first: a plugin request waiting for its reply gets the
+  // connection closed at once, so the plugin's threads end promptly.
   server.value().reset();
+  if (plugin_server) plugin_server->Stop();
   main_queue.Stop();        // bus handlers waiting for the main loop give up
   agent.reset();            // stops the bus, revokes the lease: others see this node leave at once
   cluster_volumes.reset();  // after the bus: its handlers call into it

@@ -29,6 +29,9 @@ declare -A targets=(
 		manager/log/log.cpp manager/common/size.cpp manager/common/status.cpp manager/common/json_depth.cpp"
 	[bus_message]="tests/fuzz/bus_message_fuzz.cpp manager/bus/message.cpp manager/config/config.cpp
 		manager/log/log.cpp manager/common/size.cpp manager/common/status.cpp manager/common/json_depth.cpp"
+	[plugin_request]="tests/fuzz/plugin_request_fuzz.cpp manager/plugin/http.cpp
+		manager/plugin/volume_driver.cpp manager/log/log.cpp manager/common/size.cpp
+		manager/common/status.cpp manager/common/json_depth.cpp"
 	[cluster_records]="tests/fuzz/cluster_records_fuzz.cpp manager/cluster/records.cpp
 		manager/config/config.cpp manager/log/log.cpp manager/common/size.cpp
 		manager/common/status.cpp manager/common/uuid.cpp manager/common/json_depth.cpp"

@@ -17,6 +17,13 @@ for want in '^Type=notify$' '^ExecStartPre=/sbin/modprobe keel$' '^Restart=on-fa
 	grep -qE "$want" "$unit" || fail "keeld.service lacks $want"
 done
 grep -qx keel "$root/packaging/modules-load.d/keel.conf" || fail "modules-load.d/keel.conf"
+# The Docker plugin's mounts must be seen by dockerd: no option that puts
+# keeld in a mount namespace of its own.
+for ns in ProtectSystem ProtectHome PrivateTmp PrivateMounts ProtectControlGroups ProtectKernelLogs \
+	ProtectKernelTunables ProtectHostname ProtectProc ReadOnlyPaths ReadWritePaths InaccessiblePaths \
+	TemporaryFileSystem BindPaths BindReadOnlyPaths MountFlags RootDirectory PrivateDevices; do
+	! grep -qE "^$ns=" "$unit" || fail "keeld.service sets $ns=: keeld would mount in a namespace of its own"
+done
 
 if command -v systemd-analyze > /dev/null; then
 	sed "s|/usr/sbin/keeld|$keeld|" "$unit" > "$tmp/keeld.service"

@@ -1,13 +1,13 @@
 #!/bin/bash
 # vm-timeout: 900
 # vm-kernels: one
-# vm-cost: 200
-# 128 volumes created and attached at once, every one usable (its own data
+# vm-cost: 100
+# 64 volumes created and attached at once, every one usable (its own data
 # written and read back), then all torn down cleanly with nothing leaked.
 . "$KEEL_ROOT/tests/vm/lib/guest.sh"
 . "$KEEL_ROOT/tests/vm/lib/pool.sh"
 pool_setup
-N=128
+N=64
 for i in $(seq 0 $((N - 1))); do
 	"$KEELSETUP" create --backing "$POOL/v$i.img" --create-backing --size 8M --id "$i" > /dev/null
 	"$KEELSETUP" attach "$i" > /dev/null

@@ -13,6 +13,7 @@
 #   cp_keeld_kill I         kill -9 node I's keeld (a crash)
 #   cp_keeld_stop I         SIGTERM node I's keeld, expect exit status 0
 #   cp_api I ARGS...        keel-api on node I's socket
+#   cp_plugin_sock I        node I's Docker plugin socket
 #   cp_link_down I          cut node I off the bridge (and so from etcd)
 #   cp_link_up I            put it back
 #   cp_etcd_get KEY         a key's value in etcd ("" if absent)
@@ -34,6 +35,8 @@ CP_ETCD_PID=
 declare -A CP_PID
 
 cp_sock() { echo "/run/keel-n$1/keeld.sock"; }
+# Each node's Docker plugin socket (one guest, so not the default path).
+cp_plugin_sock() { echo "/run/keel-n$1/docker-plugin.sock"; }
 cp_conf() { echo "$KEEL_NODES_DIR/node$1/keeld.conf"; }
 # One log per test and node: tests in one guest share $CP_OUT, and a grep
 # must never find an earlier test's line.
@@ -66,6 +69,7 @@ cp_setup() {
 		  "pool_capacity": "1G",
 		  "data_dir": "$(node_data "$i")",
 		  "api_socket": "$(cp_sock "$i")",
+		  "docker_plugin_socket": "$(cp_plugin_sock "$i")",
 		  "etcd_endpoints": ["$CP_ETCD_URL"],
 		  "bus_endpoint": "tcp://$(node_ip "$i"):7480",
 		  "heartbeat_interval_ms": 500,

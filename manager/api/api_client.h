@@ -1,4 +1,4 @@
-// keelctl's side of keeld's local API (docs/api.md): one request, one reply.
+// A client of keeld's local API (docs/api.md): one request, one reply.
 // Commands talk to an ApiClient so that their tests can script the replies;
 // SocketApiClient is the real one, over the UNIX socket.
 #pragma once

@@ -1,4 +1,4 @@
-#include "cli/keelctl/api_client.h"
+#include "manager/api/api_client.h"
 
 #include <poll.h>
 #include <sys/socket.h>
