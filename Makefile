@@ -37,7 +37,7 @@ $(BUILD)/kmod/%/kmod/keel.ko: FORCE
 	@ln -sfn $(ROOT)/include $(BUILD)/kmod/$*/include
 	@ln -sfn $(ROOT)/VERSION $(BUILD)/kmod/$*/VERSION
 	@echo "  KMOD    keel.ko for $*"
-	@$(MAKE) -s -C $(BUILD)/kmod/$*/kmod KVER=$* W=1 > $(BUILD)/kmod/$*/build.raw 2>&1; \
+	@$(MAKE) -s -j$(JOBS) -C $(BUILD)/kmod/$*/kmod KVER=$* W=1 > $(BUILD)/kmod/$*/build.raw 2>&1; \
 		rc=$$?; grep -v 'Skipping BTF generation' $(BUILD)/kmod/$*/build.raw \
 		| tee $(BUILD)/kmod/$*/build.log; exit $$rc
 

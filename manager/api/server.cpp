@@ -12,59 +12,15 @@
 #include <vector>
 
 #include "manager/api/request.h"
+#include "manager/common/unix_socket.h"
 #include "manager/log/log.h"
 
 namespace keel {
-namespace {
-
-Status Errno(int e, const std::string& what) { return Status::Error(e, what + ": " + strerror(e)); }
-
-bool FillAddr(const std::string& path, sockaddr_un* addr) {
-  memset(addr, 0, sizeof(*addr));
-  addr->sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr->sun_path)) return false;
-  memcpy(addr->sun_path, path.data(), path.size());
-  return true;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Listen(const Options& opts, Handler handler) {
-  sockaddr_un addr;
-  if (!FillAddr(opts.path, &addr)) {
-    return Status::Error(ENAMETOOLONG, "API socket path is too long: " + opts.path);
-  }
-  // Is another keeld serving there?
-  int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (probe < 0) return Errno(errno, "socket");
-  bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(probe);
-  if (live) {
-    return Status::Error(EADDRINUSE,
-                         "another process (keeld?) is serving " + opts.path + ": stop it first");
-  }
-  if (unlink(opts.path.c_str()) != 0 && errno != ENOENT) {
-    return Errno(errno, "cannot remove stale socket " + opts.path);
-  }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return Errno(errno, "socket");
-  // Create the socket file 0600 from the start: no window where others
-  // could connect.
-  mode_t old = umask(0177);
-  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  int e = errno;
-  umask(old);
-  if (rc != 0) {
-    close(fd);
-    return Errno(e, "cannot bind " + opts.path);
-  }
-  if (chmod(opts.path.c_str(), 0600) != 0 || listen(fd, 4096) != 0) {
-    e = errno;
-    close(fd);
-    unlink(opts.path.c_str());
-    return Errno(e, "cannot listen on " + opts.path);
-  }
-  return std::unique_ptr<ApiServer>(new ApiServer(opts, std::move(handler), fd));
+  auto fd = ListenUnixSocket(opts.path, 4096, /*nonblocking=*/true);
+  if (!fd.ok()) return fd.status();
+  return std::unique_ptr<ApiServer>(new ApiServer(opts, std::move(handler), *fd));
 }
 
 ApiServer::~ApiServer() {

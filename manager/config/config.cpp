@@ -25,6 +25,21 @@ Status GetString(const json& v, const std::string& key, std::string* out) {
   return Status();
 }
 
+// A size: "100G" (binary units) or a number of bytes.
+Status GetSize(const json& v, const std::string& key, uint64_t* out) {
+  if (v.is_string()) {
+    auto size = ParseSize(v.get<std::string>());
+    if (!size.ok()) return Bad(key, size.status().message());
+    *out = *size;
+    return Status();
+  }
+  if (v.is_number_unsigned()) {
+    *out = v.get<uint64_t>();
+    return Status();
+  }
+  return Bad(key, "must be a size (\"100G\") or a number of bytes");
+}
+
 Status GetU32(const json& v, const std::string& key, uint32_t min, uint32_t max, uint32_t* out) {
   if (!v.is_number_integer()) return Bad(key, "must be an integer");
   if (v.is_number_unsigned() ? v.get<uint64_t>() > max : v.get<int64_t>() < int64_t{min}) {
@@ -120,15 +135,9 @@ Status ApplyConfigJson(const json& j, Config* c) {
     } else if (key == "pool_dir") {
       s = GetString(v, key, &c->pool_dir);
     } else if (key == "pool_capacity") {
-      if (v.is_string()) {
-        auto size = ParseSize(v.get<std::string>());
-        if (!size.ok()) return Bad(key, size.status().message());
-        c->pool_capacity = *size;
-      } else if (v.is_number_unsigned()) {
-        c->pool_capacity = v.get<uint64_t>();
-      } else {
-        return Bad(key, "must be a size (\"100G\") or a number of bytes");
-      }
+      uint64_t bytes = 0;
+      s = GetSize(v, key, &bytes);
+      if (s.ok()) c->pool_capacity = bytes;
     } else if (key == "data_dir") {
       s = GetString(v, key, &c->data_dir);
     } else if (key == "api_socket") {
@@ -178,15 +187,7 @@ Status ApplyConfigJson(const json& j, Config* c) {
     } else if (key == "docker_mount_root") {
       s = GetString(v, key, &c->docker_mount_root);
     } else if (key == "docker_default_size") {
-      if (v.is_string()) {
-        auto size = ParseSize(v.get<std::string>());
-        if (!size.ok()) return Bad(key, size.status().message());
-        c->docker_default_size = *size;
-      } else if (v.is_number_unsigned()) {
-        c->docker_default_size = v.get<uint64_t>();
-      } else {
-        return Bad(key, "must be a size (\"10G\") or a number of bytes");
-      }
+      s = GetSize(v, key, &c->docker_default_size);
     } else if (key == "docker_default_fs") {
       s = GetString(v, key, &c->docker_default_fs);
     } else if (key == "replication_port_base") {

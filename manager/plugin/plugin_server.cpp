@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "manager/common/unix_socket.h"
 #include "manager/log/log.h"
 
 namespace keel::plugin {
@@ -34,52 +35,20 @@ void SendAll(int fd, const std::string& data) {
 }  // namespace
 
 Result<std::unique_ptr<PluginServer>> PluginServer::Listen(Options opts, Handler handler) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (opts.path.empty() || opts.path.size() >= sizeof(addr.sun_path)) {
-    return Status::Error(ENAMETOOLONG, "plugin socket path is empty or too long: " + opts.path);
-  }
-  memcpy(addr.sun_path, opts.path.data(), opts.path.size());
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(opts.path).parent_path(), ec);
   if (ec) return Status::Error(ec.value(), "cannot create the directory of " + opts.path);
-
-  int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (probe < 0) return Status::Error(errno, "socket failed");
-  bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(probe);
-  if (live) {
-    return Status::Error(EADDRINUSE, "another process is serving " + opts.path + ": stop it first");
-  }
-  if (unlink(opts.path.c_str()) != 0 && errno != ENOENT) {
-    return Status::Error(errno, "cannot remove stale socket " + opts.path);
-  }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return Status::Error(errno, "socket failed");
-  // 0600 from the start (called before any other thread runs).
-  mode_t old = umask(0177);
-  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  int e = errno;
-  umask(old);
-  if (rc != 0) {
-    close(fd);
-    return Status::Error(e, "cannot bind " + opts.path + ": " + strerror(e));
-  }
-  if (chmod(opts.path.c_str(), 0600) != 0 || listen(fd, 128) != 0) {
-    e = errno;
-    close(fd);
-    unlink(opts.path.c_str());
-    return Status::Error(e, "cannot listen on " + opts.path + ": " + strerror(e));
-  }
+  auto fd = ListenUnixSocket(opts.path, 128, /*nonblocking=*/true);
+  if (!fd.ok()) return fd.status();
   int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (efd < 0) {
-    e = errno;
-    close(fd);
+    int e = errno;
+    close(*fd);
     unlink(opts.path.c_str());
     return Status::Error(e, "eventfd failed");
   }
   return std::unique_ptr<PluginServer>(
-      new PluginServer(std::move(opts), std::move(handler), fd, efd));
+      new PluginServer(std::move(opts), std::move(handler), *fd, efd));
 }
 
 PluginServer::~PluginServer() {

@@ -1,4 +1,6 @@
 #!/bin/bash
+# vm-kernels: one
+# vm-cost: 112
 # vm-timeout: 900
 # ext4 and XFS on /dev/keelN: a tree of files written with fsync survives
 # unmount, detach, re-attach (fsck clean, same checksums), and deleting and

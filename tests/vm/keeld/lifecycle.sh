@@ -1,4 +1,6 @@
 #!/bin/bash
+# vm-kernels: one
+# vm-cost: 55
 # keeld on one node, through its socket: create, list, inspect, attach (the
 # same device again), IO, detach, delete (a missing volume says so); the
 # socket is root-only; SIGHUP reloads; SIGTERM stops cleanly and a restart

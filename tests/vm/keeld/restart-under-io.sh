@@ -1,4 +1,6 @@
 #!/bin/bash
+# vm-kernels: one
+# vm-cost: 70
 # vm-timeout: 300
 # Rule 8: a keeld restart does not fail IO.  fio (verify=crc32c) runs on two
 # attached volumes while keeld is killed with -9 and started again, three

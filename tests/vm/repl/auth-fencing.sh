@@ -1,4 +1,6 @@
 #!/bin/bash
+# vm-kernels: one
+# vm-cost: 90
 # Rules 3, 6 and 7 on the wire: a peer with the wrong secret is refused
 # (reason in the log, in both sides' status and in an event), a stale epoch
 # is refused, and a hostile client (keel-wirepeer: malformed, truncated,

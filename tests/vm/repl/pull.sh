@@ -1,4 +1,6 @@
 #!/bin/bash
+# vm-kernels: one
+# vm-cost: 72
 # Attach a volume on a node whose replica is stale (here: empty) while
 # another node's replica is in sync: peer-add --pull copies everything from
 # the in-sync peer in the background (rate-limited here, so the test sees
