@@ -104,10 +104,12 @@ done | sort -rn | awk '{print $1 ":" $2}'); do
 	picked[$best]="${picked[$best]} ${t#*:}"
 	load[$best]=$((${load[$best]} + ${t%%:*}))
 done
+vm_pids=
 for k in $kernels; do
 	tests/vm/vm-run -q -t 3000 -k "$k" -r "$results" ${picked[$k]} > "$root/build/check/vm-$k.log" 2>&1 &
+	vm_pids="$vm_pids $!"
 done
-wait
+wait $vm_pids  # not the self-test: its status is read below
 for k in $kernels; do
 	cat "$root/build/check/vm-$k.log"
 done

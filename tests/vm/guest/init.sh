@@ -27,10 +27,17 @@ ip link set lo up
 
 log() { echo "keel-vm: $*" > /dev/console; echo "keel-vm: $*" > /dev/kmsg; }
 
+# A fifo nobody writes, held open now: after the power-off request PID 1
+# waits on it with bash's own `read`, never exec'ing a program from the
+# host's 9p root, which the power-off may already be tearing down (an exec
+# failing with EIO then made PID 1 exit: a kernel panic).
+mkfifo /dev/shm/keel-vm-never
+exec 9<> /dev/shm/keel-vm-never
+
 poweroff_now() {
 	sync
 	echo o > /proc/sysrq-trigger
-	sleep 600
+	while :; do read -r -t 600 -u 9 || true; done
 }
 
 # shellcheck source=/dev/null
