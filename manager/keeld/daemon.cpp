@@ -467,6 +467,7 @@ int RunDaemon(const std::function<Result<Config>()>& load) {
     dopts.default_size = cfg.docker_default_size;
     dopts.default_fs = cfg.docker_default_fs;
     dopts.cluster = agent != nullptr;
+    dopts.node = cfg.node_name;
     driver =
         std::make_unique<plugin::VolumeDriver>(dopts, plugin_api.get(), &mounter, mount_refs.get());
     auto cleared = driver->Recover();

@@ -25,8 +25,8 @@ class FakeApi : public KeelApi {
     if (it == handlers.end()) return Status::Error(EINVAL, "unknown command " + command);
     return it->second(args);
   }
-  // Commands called, in order, without node.info/volume.inspect/volume.status
-  // (the look-ups) unless `all`.
+  // The commands that change something, in order: every call but the
+  // look-ups (node.info, volume.inspect, volume.status).
   std::vector<std::string> Changes() const {
     std::vector<std::string> out;
     for (const auto& c : calls) {

@@ -180,10 +180,8 @@ Result<bool> VolumeDriver::AttachedHere(const std::string& name) {
   if (options_.cluster) {
     auto st = api_->Call("volume.status", {{"name", name}});
     if (!st.ok()) return st.status();
-    auto info = api_->Call("node.info", json::object());
-    if (!info.ok()) return info.status();
-    return st->value("attached_node", "") == info->value("node_name", "") &&
-           !st->value("attached_node", "").empty();
+    const std::string at = st->value("attached_node", "");
+    return !at.empty() && at == options_.node;
   }
   auto v = api_->Call("volume.inspect", {{"name", name}});
   if (!v.ok()) return v.status();

@@ -79,6 +79,8 @@ struct DriverOptions {
   // Cluster mode: volumes are cluster-wide ("global" scope).
   bool cluster = false;
   std::chrono::milliseconds device_timeout{10000};
+  // This node's name (cluster mode: is the volume attached here?).
+  std::string node;
 };
 
 struct DriverResponse {

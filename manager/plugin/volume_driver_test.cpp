@@ -67,9 +67,6 @@ struct Keeld {
     };
     if (cluster) {
       api.handlers["cluster.volumes"] = list;
-      api.handlers["node.info"] = [this](const json&) -> Result<json> {
-        return json{{"node_name", node}};
-      };
       api.handlers["volume.status"] = [this, missing](const json& a) -> Result<json> {
         std::string n = a["name"];
         if (!vols.contains(n)) return missing(n);
@@ -105,7 +102,8 @@ struct Keeld {
 struct Fixture {
   explicit Fixture(bool cluster = false)
       : keeld(cluster),
-        driver(DriverOptions{"/mnt/keel", 1 << 30, "ext4", cluster, std::chrono::milliseconds(10)},
+        driver(DriverOptions{"/mnt/keel", 1 << 30, "ext4", cluster, std::chrono::milliseconds(10),
+                             "n1"},
                &keeld.api, &keeld.mounter, &keeld.refs) {}
   json Do(const std::string& path, const json& body) {
     auto r = driver.Handle(path, body.dump());
